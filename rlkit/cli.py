@@ -1,0 +1,94 @@
+"""The `rlkit` command: `rlkit info`, plus the subcommands each room registers (`rlkit --help`)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from rlkit import __version__
+
+# Each module exposes register(subparsers); its subcommands set `func=handler(args) -> int`.
+_COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def _info(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from rlkit.info import capabilities, devices, stack_versions
+
+    console = Console()
+    console.print(f"[bold]rlkit {__version__}[/bold]")
+    versions = Table(title="stack", show_header=True)
+    versions.add_column("package")
+    versions.add_column("version")
+    for name, version in stack_versions().items():
+        versions.add_row(name, version or "[dim]not installed[/dim]")
+    console.print(versions)
+    console.print("devices: " + ", ".join(devices()))
+    parts = Table(title="optional parts", show_header=True)
+    parts.add_column("part")
+    parts.add_column("usable")
+    parts.add_column("detail / how to enable", overflow="fold")
+    for cap in capabilities():
+        parts.add_row(escape(cap.name), "[green]yes[/green]" if cap.usable else "[red]no[/red]", escape(cap.detail))
+    console.print(parts)
+    return 0
+
+
+def _photos(args: argparse.Namespace) -> int:
+    from rlkit.data.photos import list_photos, load_photo
+
+    if args.save:
+        name, out = args.save
+        load_photo(name, size=args.size).save(out)
+        print(f"wrote {out}")
+        return 0
+    for info in list_photos():
+        w, h = info.size
+        print(f"{info.name:12s} {w:5d}x{h:<5d} {info.source:50s} {info.description}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every registered subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="rlkit",
+        description="Train and evaluate image-retouching agents with reinforcement learning.",
+    )
+    parser.add_argument("--version", action="version", version=f"rlkit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    info = sub.add_parser(
+        "info", help="print stack versions, devices and which optional parts are usable here",
+        description="Print versions of the stack, the compute devices, and which optional parts "
+        "(deepspeed, vllm, WordNet data, the sentence-embedding model) are usable, with the reason when not.",
+    )
+    info.set_defaults(func=_info)
+    photos = sub.add_parser(
+        "photos", help="list the real photos bundled with installed packages, or save one",
+        description="List the photographs that ship inside scikit-image and scikit-learn (usable by "
+        "name anywhere rlkit takes a photo), or save one to a file with --save NAME OUT.",
+    )
+    photos.add_argument("--save", nargs=2, metavar=("NAME", "OUT"), help="save photo NAME to the file OUT")
+    photos.add_argument("--size", type=int, default=None, help="resize so the shorter side is SIZE pixels")
+    photos.set_defaults(func=_photos)
+    for name in _COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `rlkit` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return 2
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
