@@ -9,8 +9,17 @@ from collections.abc import Sequence
 
 from rlkit import __version__
 
-# Each module exposes register(subparsers); its subcommands set `func=handler(args) -> int`.
-_COMMAND_MODULES: tuple[str, ...] = ()
+# command -> (module whose register(subparsers) defines it, one-line help). A module is imported only
+# when one of its commands runs (or for a full parser), so `rlkit --help` stays fast: several rooms
+# import transformers or diffusers at import time.
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "make-tiny": ("rlkit.testing.cli", "write a tiny random-weight model (VLM, text LM or inpainting pipeline) to DIR"),
+    "ops": ("rlkit.ops.cli", "print the retouch engine's operations with ranges and Lightroom names"),
+    "retouch": ("rlkit.ops.cli", "apply an edit program (text or XMP) to a photo and write a PNG"),
+    "data": ("rlkit.data.cli", "build synthetic benchmarks and inspect datasets"),
+    "rewards": ("rlkit.rewards.cli", "list rewards, score JSONL with a preset, serve/query a GRM"),
+    "env": ("rlkit.envs.cli", "try policy text in the retouching environment; check the environments"),
+}
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -53,8 +62,8 @@ def _photos(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every registered subcommand."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser: with `command`, only that command's module is loaded; else all of them."""
     parser = argparse.ArgumentParser(
         prog="rlkit",
         description="Train and evaluate image-retouching agents with reinforcement learning.",
@@ -75,14 +84,24 @@ def build_parser() -> argparse.ArgumentParser:
     photos.add_argument("--save", nargs=2, metavar=("NAME", "OUT"), help="save photo NAME to the file OUT")
     photos.add_argument("--size", type=int, default=None, help="resize so the shorter side is SIZE pixels")
     photos.set_defaults(func=_photos)
-    for name in _COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    if command in _COMMANDS:
+        modules = [_COMMANDS[command][0]]
+    elif command is None:
+        modules = list(dict.fromkeys(module for module, _ in _COMMANDS.values()))
+    else:  # top-level help or an unknown command: list the commands without importing their modules
+        for name, (_, help_) in _COMMANDS.items():
+            sub.add_parser(name, help=help_, add_help=False)
+        return parser
+    for module in modules:
+        importlib.import_module(module).register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `rlkit` console script."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), "")
+    parser = build_parser(command)
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
         parser.print_help()
