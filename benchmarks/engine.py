@@ -1,0 +1,130 @@
+"""Speed of rlkit's retouch engine: images/s, cost in elementwise passes, and ours vs kornia.enhance.
+
+Run: ``python benchmarks/engine.py [--sizes 512 1024] [--batch 8] [--no-compile] [--device cpu|cuda]``.
+Everything is measured in the same run: the baseline "pass" is one elementwise ``x * 1.0`` over the same
+batch (the memory-bandwidth floor); a program's cost in passes is its best time divided by the best pass
+time (best-of-N for both, since load from other processes only ever adds time). Compile
+time (torch.compile) is reported separately and not counted in passes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from rlkit.ops import EditProgram, LinearMask, LocalAdjustment, RadialMask, apply_program
+
+TEN_OPS = {"exposure": 0.4, "contrast": 25, "highlights": -40, "shadows": 30, "whites": 10, "blacks": -10,
+           "temperature": 15, "vibrance": 20, "saturation": 10, "clarity": 20}
+LOCALS = [LocalAdjustment(RadialMask(0.5, 0.45, 0.3, 0.25, feather=60), {"exposure": 0.5, "shadows": 20}),
+          LocalAdjustment(LinearMask(0.0, 0.0, 0.0, 0.4), {"temperature": -20, "highlights": -30})]
+
+
+def _sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def timeit(fn, device: str, reps: int, warmup: int = 1) -> float:
+    """Median wall time of ``fn()`` in seconds."""
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    ts = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        _sync(device)
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts)
+
+
+_PASS: dict[tuple, float] = {}
+
+
+def pass_time(x: torch.Tensor, device: str, reps: int) -> float:
+    """Best-of-N time of one elementwise pass ``x * 1.0`` (cached per batch shape)."""
+    key = tuple(x.shape)
+    if key not in _PASS:
+        _PASS[key] = min(timeit(lambda: x * 1.0, device, 1, warmup=1) for _ in range(reps))
+    return _PASS[key]
+
+
+def passes(fn, x: torch.Tensor, device: str, reps: int) -> tuple[float, float]:
+    """(best seconds, cost in passes = best time / best time of one ``x * 1.0`` on the same batch).
+
+    Best-of-N (not the median): on a shared machine other processes only ever add time.
+    """
+    fn()
+    _sync(device)
+    t = min(timeit(fn, device, 1, warmup=0) for _ in range(reps))
+    return t, t / pass_time(x, device, 4 * reps)
+
+
+def _bench_size(x: torch.Tensor, program: EditProgram, args: argparse.Namespace) -> None:
+    dev, n = args.device, x.shape[0]
+    t_pass = pass_time(x, dev, 4 * args.reps)
+    print(f"\n== {n} x 3 x {x.shape[-1]}^2  (one elementwise pass: {t_pass * 1e3:.1f} ms)")
+    t_eager, p_eager = passes(lambda: apply_program(x, program), x, dev, args.reps)
+    print(f"10-op + 2 masks, eager   : {n / t_eager:8.1f} img/s  {p_eager:6.1f} passes")
+    if not args.no_compile:
+        t0 = time.perf_counter()
+        apply_program(x, program, compile=True)
+        _sync(dev)
+        t_compile = time.perf_counter() - t0
+        t_comp, p_comp = passes(lambda: apply_program(x, program, compile=True), x, dev, args.reps)
+        print(f"10-op + 2 masks, compiled: {n / t_comp:8.1f} img/s  {p_comp:6.1f} passes"
+              f"  (compile {t_compile:.1f} s; {t_eager / t_comp:.2f}x eager)")
+    if not args.no_kornia:
+        _vs_kornia(x, dev, args.reps, compile_too=not args.no_compile)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[512, 1024])
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile measurements")
+    ap.add_argument("--no-kornia", action="store_true")
+    args = ap.parse_args()
+    torch.set_grad_enabled(False)
+    print(f"device={args.device} threads={torch.get_num_threads()} torch={torch.__version__} batch={args.batch}")
+    program = EditProgram(TEN_OPS, local=LOCALS)
+    for size in args.sizes:
+        _bench_size(torch.rand(args.batch, 3, size, size, device=args.device), program, args)
+
+
+def _vs_kornia(x: torch.Tensor, dev: str, reps: int, compile_too: bool) -> None:
+    try:
+        import kornia.enhance as K
+    except ImportError:
+        print("kornia not installed: skipping the peer comparison")
+        return
+    pairs = [
+        ("brightness/exposure", {"exposure": 0.5}, lambda: K.adjust_brightness(x, 0.1)),
+        ("contrast", {"contrast": 30}, lambda: K.adjust_contrast(x, 1.3)),
+        ("saturation", {"saturation": 30}, lambda: K.adjust_saturation(x, 1.3)),
+        ("hue", {"hsl_hue_red": 30, "hsl_hue_green": 30, "hsl_hue_blue": 30}, lambda: K.adjust_hue(x, 0.3)),
+        ("gamma", {"tone_darks": 30}, lambda: K.adjust_gamma(x, 0.8)),
+        ("sharpness", {"sharpening": 60}, lambda: K.sharpness(x, 0.6)),
+    ]
+    print(f"{'op':<20} {'kornia':>8} {'ours eager':>11} {'ratio':>6} {'ours compiled':>14} {'ratio':>6}   (passes)")
+    for name, prog, kfn in pairs:
+        p = EditProgram(prog)
+        _, pk = passes(kfn, x, dev, reps)
+        _, pe = passes(lambda p=p: apply_program(x, p), x, dev, reps)
+        line = f"{name:<20} {pk:8.1f} {pe:11.1f} {pk / pe:6.2f}"
+        if compile_too:
+            _, pc = passes(lambda p=p: apply_program(x, p, compile=True), x, dev, reps)
+            line += f" {pc:14.1f} {pk / pc:6.2f}"
+        print(line)
+    print("(ratio = kornia cost / ours; >= 1 means ours is no slower. Ours includes the sRGB->linear->sRGB "
+          "round trip that kornia's gamma-space ops skip.)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,644 @@
+"""The retouch engine: apply edit programs to batches of sRGB images in pure torch.
+
+Pipeline order (one documented order, linear light unless noted):
+
+1. decode sRGB -> linear
+2. detail: luminance noise reduction, texture, clarity, dehaze
+3. exposure and white balance (temperature, tint) as one per-channel gain
+4. tone: blacks, whites, shadows, highlights, contrast, parametric curve (on perceptual luminance
+   p = Y^(1/2.2); the result rescales RGB by Y'/Y so hue and saturation are kept)
+5. 8-band HSL (hue rotation about the grey axis, chroma scale, luminance gain; bands weighted by saturation)
+6. vibrance and saturation (chroma scaled around luminance)
+7. colour grading (shadow / midtone / highlight / global tints and luminance)
+8. vignette, then sharpening
+9. clamp to [0, 1], encode linear -> sRGB
+10. point tone curves (master, then R/G/B) in display space, then seeded grain; clamp to [0, 1]
+
+Local adjustments add their (mask-weighted) offsets to the global slider values per pixel before each
+step. All formulas are smooth in the continuous sliders, so :func:`apply_params` with tensors that
+require grad gives gradients.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from .color import hue_saturation, linear_to_srgb, luminance, srgb_to_linear
+from .errors import ProgramError
+from .params import CURVE_CHANNELS, HSL_BAND_HUES, HSL_BANDS, LOCAL_PARAMS, PARAM_SPECS
+from .program import EditProgram, LocalAdjustment
+
+__all__ = ["apply_program", "apply_params", "curve_lut", "gaussian_blur"]
+
+_LUT_SIZE = 1024
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def _check_images(images: Any, where: str = "apply_program") -> torch.Tensor:
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"{where}: images must be a torch.Tensor (N,3,H,W) in [0,1], got {type(images).__name__}; "
+                        "use rlkit.ops.to_tensor for PIL images or arrays")
+    if images.dim() == 3:
+        raise ValueError(f"{where}: images must be (N,3,H,W); got a single (3,H,W) image, add a batch dim "
+                         "with images[None]")
+    if images.dim() != 4 or images.shape[1] != 3:
+        raise ValueError(f"{where}: images must be (N,3,H,W), got shape {tuple(images.shape)}")
+    if not images.is_floating_point():
+        raise ValueError(f"{where}: images must be float in [0,1], got dtype {images.dtype}; "
+                         "divide uint8 images by 255 (or use rlkit.ops.to_tensor)")
+    if images.shape[0] == 0 or images.shape[2] == 0 or images.shape[3] == 0:
+        raise ValueError(f"{where}: images must be non-empty, got shape {tuple(images.shape)}")
+    return images
+
+
+def _gauss_kernel(sigma: float, device: torch.device) -> torch.Tensor:
+    r = max(1, int(math.ceil(3.0 * sigma)))
+    x = torch.arange(-r, r + 1, device=device, dtype=torch.float32)
+    k = torch.exp(-(x * x) / (2.0 * sigma * sigma))
+    return k / k.sum()
+
+
+def _shift_blur(y: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian as a sum of shifted, weighted views (replicated borders)."""
+    r = max(1, int(math.ceil(3.0 * sigma)))
+    k = [math.exp(-(i * i) / (2.0 * sigma * sigma)) for i in range(-r, r + 1)]
+    tot = sum(k)
+    k = [v / tot for v in k]
+    h, w = y.shape[-2:]
+    p = F.pad(y, (r, r, 0, 0), mode="replicate")
+    o = p[..., :, 0:w] * k[0]
+    for i in range(1, len(k)):
+        o = o + p[..., :, i:i + w] * k[i]
+    p = F.pad(o, (0, 0, r, r), mode="replicate")
+    o = p[..., 0:h, :] * k[0]
+    for i in range(1, len(k)):
+        o = o + p[..., i:i + h, :] * k[i]
+    return o
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur with replicated borders; sigma > 3 runs on a downsampled copy (same result
+    to within a few percent, much cheaper)."""
+    if sigma <= 0:
+        return x
+    n, c, h, w = x.shape
+    f = int(sigma // 2) if sigma > 3 else 1
+    f = max(1, min(f, h // 2 or 1, w // 2 or 1))
+    y = F.avg_pool2d(x, f, f) if f > 1 else x
+    s = sigma / f
+    if torch.compiler.is_compiling():
+        # shifted multiply-adds fuse well, but only from a stored input: without the break, inductor would
+        # recompute the (pow-heavy) producer of ``y`` once per tap
+        torch._dynamo.graph_break()
+        y = _shift_blur(y, s)
+    else:
+        k = _gauss_kernel(s, x.device).to(x.dtype)
+        r = (k.numel() - 1) // 2
+        y = y.reshape(n * c, 1, y.shape[-2], y.shape[-1])
+        y = F.conv2d(F.pad(y, (r, r, 0, 0), mode="replicate"), k.view(1, 1, 1, -1))
+        y = F.conv2d(F.pad(y, (0, 0, r, r), mode="replicate"), k.view(1, 1, -1, 1))
+        y = y.reshape(n, c, y.shape[-2], y.shape[-1])
+    if f > 1:
+        y = F.interpolate(y, size=(h, w), mode="bilinear", align_corners=False)
+    return y
+
+
+def _smoothstep(e0: float, e1: float, x: torch.Tensor) -> torch.Tensor:
+    t = ((x - e0) / (e1 - e0)).clamp(0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def _edge_slope(h0: float, h1: float, m0: float, m1: float) -> float:
+    """Shape-preserving one-sided three-point end slope (Fritsch-Carlson / PCHIP convention)."""
+    d = ((2.0 * h0 + h1) * m0 - h0 * m1) / (h0 + h1)
+    if math.copysign(1.0, d) != math.copysign(1.0, m0) or m0 == 0.0:
+        return 0.0
+    if math.copysign(1.0, m0) != math.copysign(1.0, m1) and abs(d) > abs(3.0 * m0):
+        return 3.0 * m0
+    return d
+
+
+def curve_lut(points: Sequence[tuple[float, float]], size: int = _LUT_SIZE) -> torch.Tensor:
+    """Monotone cubic (Fritsch-Carlson) interpolation of a 0..255 point curve, sampled to a [0,1] LUT."""
+    xs = torch.tensor([p[0] for p in points], dtype=torch.float64) / 255.0
+    ys = torch.tensor([p[1] for p in points], dtype=torch.float64) / 255.0
+    n = xs.numel()
+    h = xs[1:] - xs[:-1]
+    delta = (ys[1:] - ys[:-1]) / h
+    m = torch.zeros(n, dtype=torch.float64)
+    m[0], m[-1] = delta[0], delta[-1]
+    if n > 2:
+        m[0] = _edge_slope(float(h[0]), float(h[1]), float(delta[0]), float(delta[1]))
+        m[-1] = _edge_slope(float(h[-1]), float(h[-2]), float(delta[-1]), float(delta[-2]))
+        for i in range(1, n - 1):
+            if delta[i - 1] * delta[i] <= 0:
+                m[i] = 0.0
+            else:
+                w1, w2 = 2 * h[i] + h[i - 1], h[i] + 2 * h[i - 1]
+                m[i] = (w1 + w2) / (w1 / delta[i - 1] + w2 / delta[i])
+    t = torch.linspace(0.0, 1.0, size, dtype=torch.float64)
+    idx = torch.searchsorted(xs, t, right=True).clamp(1, n - 1) - 1
+    x0, x1, y0, y1 = xs[idx], xs[idx + 1], ys[idx], ys[idx + 1]
+    hh = x1 - x0
+    s = ((t - x0) / hh).clamp(0.0, 1.0)
+    h00, h10 = 2 * s**3 - 3 * s**2 + 1, s**3 - 2 * s**2 + s
+    h01, h11 = -2 * s**3 + 3 * s**2, s**3 - s**2
+    out = h00 * y0 + h10 * hh * m[idx] + h01 * y1 + h11 * hh * m[idx + 1]
+    out = torch.where(t < xs[0], ys[0], torch.where(t > xs[-1], ys[-1], out))
+    return out.clamp(0.0, 1.0).float()
+
+
+def _apply_lut(x: torch.Tensor, lut: torch.Tensor) -> torch.Tensor:
+    """x (N,C,H,W) in [0,1]; lut (N,C,K): linear interpolation between LUT entries."""
+    n, c, h, w = x.shape
+    k = lut.shape[-1]
+    pos = x.clamp(0.0, 1.0).reshape(n, c, h * w) * (k - 1)
+    i0 = pos.floor().clamp(0, k - 2)
+    frac = pos - i0
+    i0 = i0.long()
+    a = torch.gather(lut, 2, i0)
+    b = torch.gather(lut, 2, i0 + 1)
+    return (a + (b - a) * frac).reshape(n, c, h, w)
+
+
+def _inplace(t: torch.Tensor) -> bool:
+    """In-place updates of the engine's own intermediates are safe (and skip fresh allocations) unless autograd
+    is recording them."""
+    return not (torch.is_grad_enabled() and t.requires_grad)
+
+
+def _add(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return a.add_(b) if _inplace(a) and not b.requires_grad and torch.broadcast_shapes(a.shape, b.shape) == a.shape \
+        else a + b
+
+
+def _mul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return a.mul_(b) if _inplace(a) and not b.requires_grad and torch.broadcast_shapes(a.shape, b.shape) == a.shape \
+        else a * b
+
+
+# ---------------------------------------------------------------------------------------------- params
+class _Params:
+    """Per-image slider values: global (N,1,1,1) tensors plus local (N,1,H,W) offset maps."""
+
+    def __init__(self, n: int, device: torch.device, values: Mapping[str, torch.Tensor],
+                 local: Mapping[str, torch.Tensor]):
+        self.n, self.device, self.values, self.local = n, device, values, local
+
+    def active(self, name: str) -> bool:
+        return name in self.values or name in self.local
+
+    def get(self, name: str, *, clip: bool = True) -> torch.Tensor:
+        spec = PARAM_SPECS[name]
+        v = self.values.get(name)
+        if v is None:
+            v = torch.full((self.n, 1, 1, 1), spec.default, device=self.device)
+        if name in self.local:
+            v = v + self.local[name]
+            if clip:
+                v = v.clamp(spec.lo, spec.hi)
+        return v
+
+    def scalar(self, name: str) -> list[float]:
+        """Per-image Python floats (for structural parameters such as blur radii)."""
+        v = self.values.get(name)
+        if v is None:
+            return [PARAM_SPECS[name].default] * self.n
+        return [float(t) for t in v.detach().reshape(-1).cpu()]
+
+
+def _group_blur(y: torch.Tensor, sigmas: list[float]) -> torch.Tensor:
+    """Blur image i with sigmas[i], grouping equal sigmas into one call."""
+    if len(set(sigmas)) == 1:
+        return gaussian_blur(y, sigmas[0])
+    out = torch.empty_like(y)
+    for s in sorted(set(sigmas)):
+        idx = torch.tensor([i for i, v in enumerate(sigmas) if v == s], device=y.device)
+        out[idx] = gaussian_blur(y[idx], s)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- stages
+def _detail(lin: torch.Tensor, P: _Params) -> torch.Tensor:
+    h, w = lin.shape[-2:]
+    size = max(h, w)
+    if P.active("noise_reduction"):
+        # blend luminance towards a 1.5 px blur; the same offset on R,G,B keeps chroma
+        y = luminance(lin)
+        s = P.get("noise_reduction") / 100.0 * 0.85
+        lin = _add(lin, s * (gaussian_blur(y, 1.5) - y))
+    if P.active("texture"):
+        # fine detail (2 px band-pass of luminance) added back with gain texture/100
+        y = luminance(lin)
+        lin = _add(lin, P.get("texture") / 100.0 * (y - gaussian_blur(y, 2.0)))
+    if P.active("clarity"):
+        # medium-radius local contrast, strongest in the midtones
+        y = luminance(lin)
+        q = y.clamp(1e-8, 1.0).sqrt()
+        lin = _add(lin, P.get("clarity") / 100.0 * 0.8 * (4.0 * q * (1.0 - q)) * (y - gaussian_blur(y, size / 40.0)))
+    if P.active("dehaze"):
+        # + : subtract a smooth dark-channel haze estimate and renormalise; - : blend towards a haze veil
+        d = P.get("dehaze") / 100.0
+        dark = gaussian_blur(lin.amin(dim=1, keepdim=True), size / 15.0).clamp(0.0, 1.0)
+        kp = d.clamp_min(0.0) * 0.9 * dark
+        kn = (-d).clamp_min(0.0) * 0.5
+        lin = (lin - kp) / (1.0 - kp) * (1.0 - kn) + kn * 0.8
+    return lin
+
+
+def _gain(lin: torch.Tensor, P: _Params) -> torch.Tensor:
+    """Exposure (x 2^EV) and white balance as one per-channel gain, normalised to keep grey's luminance."""
+    if not (P.active("exposure") or P.active("temperature") or P.active("tint")):
+        return lin
+    g = torch.exp2(P.get("exposure")) if P.active("exposure") else None
+    if P.active("temperature") or P.active("tint"):
+        t = P.get("temperature") / 100.0
+        m = P.get("tint") / 100.0
+        lr = torch.exp2(0.5 * t + 0.25 * m)
+        lg = torch.exp2(-0.5 * m)
+        lb = torch.exp2(-0.5 * t + 0.25 * m)
+        norm = 0.2126 * lr + 0.7152 * lg + 0.0722 * lb
+        wb = torch.cat(torch.broadcast_tensors(lr, lg, lb), dim=1) / norm
+        g = wb if g is None else g * wb
+    return _mul(lin, g)
+
+
+_TONE = ("blacks", "whites", "shadows", "highlights", "contrast", "tone_shadows", "tone_darks", "tone_lights",
+         "tone_highlights")
+
+
+def _tone(lin: torch.Tensor, P: _Params) -> torch.Tensor:
+    if not any(P.active(n) for n in _TONE):
+        return lin
+    y = luminance(lin)
+    p = y.clamp_min(1e-8) ** (1.0 / 2.2)
+    if P.active("blacks"):  # additive at the bottom: lifts or crushes the black point
+        q = p.clamp(0.0, 1.0)
+        p = p + 0.15 * (P.get("blacks") / 100.0) * (1.0 - q) ** 3
+    if P.active("whites"):  # gain concentrated at the top: moves the white point (+-0.35 stop)
+        q = p.clamp(0.0, 1.0)
+        p = p * torch.exp2(0.35 * (P.get("whites") / 100.0) * q**4)
+    if P.active("shadows"):  # up to +-1.5 stops in the deep shadows, fading out by white
+        q = p.clamp(0.0, 1.0)
+        p = p * torch.exp2(1.5 * (P.get("shadows") / 100.0) * (1.0 - q) ** 2)
+    if P.active("highlights"):  # up to +-0.6 stop above mid grey; also pulls values past white back
+        q = p.clamp(0.0, 1.0)
+        p = p * torch.exp2(0.6 * (P.get("highlights") / 100.0) * _smoothstep(0.45, 1.0, q))
+    if P.active("contrast"):  # blend towards (or away from) a smoothstep S-curve; 0 and 1 stay fixed
+        q = p.clamp(0.0, 1.0)
+        p = p + (P.get("contrast") / 100.0) * (q * q * (3.0 - 2.0 * q) - q)
+    zones = ("tone_shadows", "tone_darks", "tone_lights", "tone_highlights")
+    if any(P.active(z) for z in zones):
+        s1 = P.get("tone_shadow_split") / 100.0
+        s2 = P.get("tone_midtone_split") / 100.0
+        s3 = P.get("tone_highlight_split") / 100.0
+        edges = [(0.0 * s1, s1), (s1, s2), (s2, s3), (s3, 1.0 + 0.0 * s3)]
+        q = p.clamp(0.0, 1.0)
+        pin = 4.0 * q * (1.0 - q)  # keeps 0 and 1 fixed
+        for z, (a, b) in zip(zones, edges):
+            if P.active(z):
+                c, half = (a + b) / 2.0, (b - a) / 2.0 + 0.08
+                p = p + 0.25 * (P.get(z) / 100.0) * pin * torch.exp(-(((q - c) / half) ** 2))
+    y2 = p.clamp_min(1e-8) ** 2.2
+    # rescale RGB by Y'/Y (keeps hue and saturation); the grey term lifts pure black exactly to Y'
+    r = y2 / y.clamp_min(1e-12)
+    return _add(_mul(lin, r), y2 - y * r)
+
+
+_HSL_CENTRES = [HSL_BAND_HUES[b] for b in HSL_BANDS]
+
+
+def _band_weights(hue: torch.Tensor) -> list[torch.Tensor]:
+    """Piecewise-linear partition of unity over the 8 band centres (circular)."""
+    out = []
+    n = len(_HSL_CENTRES)
+    for i, c in enumerate(_HSL_CENTRES):
+        prev_c = _HSL_CENTRES[i - 1] - (360.0 if i == 0 else 0.0)
+        next_c = _HSL_CENTRES[(i + 1) % n] + (360.0 if i == n - 1 else 0.0)
+        d = torch.remainder(hue - c + 180.0, 360.0) - 180.0
+        up = (1.0 + d / (c - prev_c)).clamp(0.0, 1.0)
+        down = (1.0 - d / (next_c - c)).clamp(0.0, 1.0)
+        out.append(torch.where(d < 0, up, down))
+    return out
+
+
+def _hsl(lin: torch.Tensor, P: _Params) -> torch.Tensor:
+    names = [(k, b) for b in HSL_BANDS for k in ("hue", "saturation", "luminance")]
+    if not any(P.active(f"hsl_{k}_{b}") for k, b in names):
+        return lin
+    hue, sat = hue_saturation(lin.clamp_min(1e-8).sqrt())  # bands are defined on the display-like image
+    ws = _band_weights(hue)
+    theta = scale = lum = None
+    for b, w in zip(HSL_BANDS, ws):
+        w = w * sat
+        for kind in ("hue", "saturation", "luminance"):
+            n = f"hsl_{kind}_{b}"
+            if not P.active(n):
+                continue
+            term = w * (P.get(n) / 100.0)
+            if kind == "hue":
+                theta = term if theta is None else theta + term
+            elif kind == "saturation":
+                scale = term if scale is None else scale + term
+            else:
+                lum = term if lum is None else lum + term
+    m = lin.mean(dim=1, keepdim=True)
+    c = lin - m
+    if theta is not None:  # rotate chroma about the grey axis by up to 30 degrees
+        a = theta * math.radians(30.0)
+        cr, cg, cb = c[:, 0:1], c[:, 1:2], c[:, 2:3]
+        cross = torch.cat([cb - cg, cr - cb, cg - cr], dim=1) / math.sqrt(3.0)
+        c = c * torch.cos(a) + cross * torch.sin(a)
+    if scale is not None:
+        c = c * (1.0 + scale)
+    out = m + c
+    if lum is not None:
+        out = out * torch.exp2(lum)
+    return out
+
+
+def _saturation(lin: torch.Tensor, P: _Params) -> torch.Tensor:
+    if not (P.active("saturation") or P.active("vibrance")):
+        return lin
+    y = luminance(lin)
+    f = None
+    if P.active("saturation"):
+        f = 1.0 + P.get("saturation") / 100.0
+    if P.active("vibrance"):  # saturation that fades out for already saturated pixels
+        mx = lin.amax(dim=1, keepdim=True)
+        mn = lin.amin(dim=1, keepdim=True)
+        s = ((mx - mn) / mx.clamp_min(1e-6)).clamp(0.0, 1.0)
+        fv = 1.0 + P.get("vibrance") / 100.0 * (1.0 - s)
+        f = fv if f is None else f * fv
+    if _inplace(lin):
+        return lin.sub_(y).mul_(f).add_(y)
+    return y + (lin - y) * f
+
+
+_ZONES = ("shadow", "midtone", "highlight", "global")
+
+
+def _hue_vector(hue_deg: torch.Tensor) -> torch.Tensor:
+    h = torch.deg2rad(hue_deg)
+    return torch.cat([torch.cos(h), torch.cos(h - 2.0943951), torch.cos(h - 4.1887902)], dim=1)
+
+
+def _grading(lin: torch.Tensor, P: _Params) -> torch.Tensor:
+    act = [z for z in _ZONES if P.active(f"grade_{z}_saturation") or P.active(f"grade_{z}_luminance")]
+    if not act:
+        return lin
+    q = luminance(lin).clamp(1e-8, 1.0).sqrt()
+    if P.active("grade_balance"):
+        q = q.clamp_min(1e-6) ** torch.exp2(-P.get("grade_balance") / 100.0)
+    w = {"shadow": (1.0 - q) ** 2, "midtone": 2.0 * q * (1.0 - q), "highlight": q * q}
+    if P.active("grade_blending"):
+        gamma = torch.exp2((50.0 - P.get("grade_blending")) / 50.0)
+        ww = {k: v.clamp_min(1e-8) ** gamma for k, v in w.items()}
+        tot = ww["shadow"] + ww["midtone"] + ww["highlight"]
+        w = {k: v / tot for k, v in ww.items()}
+    tint = 1.0
+    stops = 0.0
+    for z in act:
+        wz = w.get(z, 1.0)
+        sat = P.get(f"grade_{z}_saturation") / 100.0
+        tint = tint + wz * 0.3 * sat * _hue_vector(P.get(f"grade_{z}_hue"))
+        stops = stops + wz * 0.5 * P.get(f"grade_{z}_luminance") / 100.0
+    return _mul(lin, tint * torch.exp2(stops))
+
+
+def _vignette(lin: torch.Tensor, P: _Params) -> torch.Tensor:
+    if not P.active("vignette_amount"):
+        return lin
+    h, w = lin.shape[-2:]
+    xs = (torch.arange(w, device=lin.device, dtype=torch.float32) + 0.5) / w * 2.0 - 1.0
+    ys = (torch.arange(h, device=lin.device, dtype=torch.float32) + 0.5) / h * 2.0 - 1.0
+    r = torch.sqrt(xs.view(1, 1, 1, w) ** 2 + ys.view(1, 1, h, 1) ** 2) / math.sqrt(2.0)  # 0 centre, 1 corner
+    r0 = 0.15 + 0.6 * P.get("vignette_midpoint") / 100.0
+    width = 0.05 + 0.9 * P.get("vignette_feather") / 100.0
+    t = ((r - r0) / width).clamp(0.0, 1.0)
+    v = t * t * (3.0 - 2.0 * t)
+    return _mul(lin, torch.exp2(1.5 * P.get("vignette_amount") / 100.0 * v))
+
+
+def _sharpen(lin: torch.Tensor, P: _Params) -> torch.Tensor:
+    if not P.active("sharpening"):
+        return lin
+    y = luminance(lin)
+    detail = y - _group_blur(y, P.scalar("sharpen_radius"))
+    return _add(lin, P.get("sharpening") / 100.0 * detail)
+
+
+def _grain(x: torch.Tensor, P: _Params, seeds: list[int]) -> torch.Tensor:
+    if not P.active("grain_amount"):
+        return x
+    n, _, h, w = x.shape
+    noise = torch.empty(n, 1, h, w, device=x.device)
+    for i, s in enumerate(seeds):
+        g = torch.Generator(device=x.device).manual_seed(int(s))
+        noise[i] = torch.randn(1, h, w, generator=g, device=x.device)
+    sizes = P.scalar("grain_size")
+    sig = [0.3 + 1.7 * s / 100.0 for s in sizes]
+    noise = _group_blur(noise, sig)
+    # renormalise: a Gaussian blur of white noise with sigma s has std ~ 1 / (2 sqrt(pi) s)
+    std = torch.tensor([min(1.0, 1.0 / (2.0 * math.sqrt(math.pi) * s)) for s in sig], device=x.device)
+    noise = noise / std.view(n, 1, 1, 1)
+    yd = (0.2126 * x[:, 0:1] + 0.7152 * x[:, 1:2] + 0.0722 * x[:, 2:3]).clamp(0.0, 1.0)
+    return x + P.get("grain_amount") / 100.0 * 0.1 * noise * (0.3 + 2.8 * yd * (1.0 - yd))
+
+
+# ---------------------------------------------------------------------------------------------- driver
+def _render(x: torch.Tensor, P: _Params, luts: torch.Tensor | None) -> torch.Tensor:
+    lin = srgb_to_linear(x)
+    lin = _detail(lin, P)
+    lin = lin.clamp_min_(0.0) if _inplace(lin) else lin.clamp_min(0.0)  # no negative light from here on
+    lin = _gain(lin, P)
+    lin = _tone(lin, P)
+    lin = _hsl(lin, P)
+    lin = _saturation(lin, P)
+    lin = _grading(lin, P)
+    lin = _vignette(lin, P)
+    lin = _sharpen(lin, P)
+    out = linear_to_srgb(lin.clamp_(0.0, 1.0) if _inplace(lin) else lin.clamp(0.0, 1.0))
+    if luts is not None:
+        out = _apply_lut(out, luts[:, :1].expand(-1, 3, -1).contiguous())
+        out = _apply_lut(out, luts[:, 1:])
+    return out.clamp_(0.0, 1.0) if _inplace(out) else out.clamp(0.0, 1.0)
+
+
+_COMPILED: dict[str, Any] = {}
+
+
+def _render_compiled(x: torch.Tensor, P: _Params, luts: torch.Tensor | None) -> torch.Tensor:
+    fn = _COMPILED.get("render")
+    if fn is None:
+        try:
+            # each distinct set of active ops / image size is its own graph: allow more than the default 8
+            cfg = torch._dynamo.config
+            for name in ("recompile_limit", "cache_size_limit"):
+                if hasattr(cfg, name) and getattr(cfg, name) < 64:
+                    setattr(cfg, name, 64)
+
+            def core(x: torch.Tensor, values: dict, local: dict, luts: torch.Tensor | None) -> torch.Tensor:
+                return _render(x, _Params(x.shape[0], x.device, values, local), luts)
+
+            fn = torch.compile(core, dynamic=False)
+        except Exception:  # noqa: BLE001 - compile unavailable: eager
+            fn = False
+        _COMPILED["render"] = fn
+    if fn is False:
+        return _render(x, P, luts)
+    try:
+        return fn(x, dict(P.values), dict(P.local), luts)
+    except Exception:  # noqa: BLE001 - any compiler failure falls back to eager
+        _COMPILED["render"] = False
+        return _render(x, P, luts)
+
+
+def _normalise_programs(programs: Any, n: int) -> list[EditProgram]:
+    if isinstance(programs, EditProgram):
+        return [programs] * n
+    if isinstance(programs, Mapping):
+        return [EditProgram.from_dict(programs)] * n
+    if isinstance(programs, (str, bytes)) or not isinstance(programs, Sequence):
+        raise TypeError(f"apply_program: programs must be an EditProgram or a sequence of them, got "
+                        f"{type(programs).__name__}")
+    progs = list(programs)
+    if len(progs) == 1:
+        progs = progs * n
+    if len(progs) != n:
+        raise ValueError(f"apply_program: got {len(progs)} programs for a batch of {n} images; pass one program "
+                         "(broadcast) or one per image")
+    out = []
+    for i, p in enumerate(progs):
+        if isinstance(p, Mapping):
+            p = EditProgram.from_dict(p)
+        if not isinstance(p, EditProgram):
+            raise TypeError(f"apply_program: programs[{i}] must be an EditProgram, got {type(p).__name__}")
+        out.append(p)
+    return out
+
+
+def _local_maps(x: torch.Tensor, locals_: Sequence[Sequence[LocalAdjustment]]) -> dict[str, torch.Tensor]:
+    """Per-parameter offset maps (N,1,H,W): sum over local adjustments of mask x value.
+
+    Geometric masks are rendered once per distinct mask; when every image shares one list of purely
+    geometric adjustments (a broadcast program) the maps are built once and expanded over the batch.
+    """
+    n, _, h, w = x.shape
+    image_dependent = any(la.mask.depends_on_image for adjs in locals_ for la in adjs)
+    lin = srgb_to_linear(x) if image_dependent else x[:1, :, :0, :0].new_zeros(1, 3, h, w)
+    if not image_dependent and all(adjs is locals_[0] for adjs in locals_):
+        one = _local_maps_rows(lin[:1], [locals_[0]], {})
+        return {k: v.expand(n, 1, h, w) for k, v in one.items()}
+    return _local_maps_rows(lin, locals_, {})
+
+
+def _local_maps_rows(lin: torch.Tensor, locals_: Sequence[Sequence[LocalAdjustment]],
+                     cache: dict[int, torch.Tensor]) -> dict[str, torch.Tensor]:
+    n = len(locals_)
+    h, w = lin.shape[-2:]
+    maps: dict[str, torch.Tensor] = {}
+    for i, adjs in enumerate(locals_):
+        for la in adjs:
+            if la.mask.depends_on_image:
+                m = la.mask.render(lin[i:i + 1])
+            else:
+                m = cache.get(id(la.mask))
+                if m is None:
+                    m = cache[id(la.mask)] = la.mask.render(lin[:1])
+            for name, v in la.params.items():
+                if name not in maps:
+                    maps[name] = torch.zeros(n, 1, h, w, device=lin.device, dtype=torch.float32)
+                maps[name][i:i + 1].add_(m, alpha=float(v))
+    return maps
+
+
+def _seeds(seed: int | Sequence[int] | None, n: int) -> list[int]:
+    if seed is None:
+        return [0] * n
+    if isinstance(seed, int) and not isinstance(seed, bool):
+        return [seed] * n
+    s = list(seed)
+    if len(s) != n:
+        raise ValueError(f"apply_program: got {len(s)} seeds for a batch of {n} images")
+    return [int(v) for v in s]
+
+
+def apply_params(images: torch.Tensor, params: Mapping[str, torch.Tensor | float], *,
+                 curves: Mapping[str, Sequence[tuple[float, float]]] | None = None,
+                 local: Sequence[LocalAdjustment] | None = None, seed: int | Sequence[int] | None = None,
+                 compile: bool = False) -> torch.Tensor:
+    """Apply sliders given as floats or tensors (scalar or (N,)) to a batch; differentiable in tensor values.
+
+    Unlike :class:`EditProgram`, values are not range-checked beyond being finite, so gradient-based
+    searches can move freely (each op clamps internally where it must).
+    """
+    images = _check_images(images, "apply_params")
+    n = images.shape[0]
+    x = images.float()
+    values: dict[str, torch.Tensor] = {}
+    for k, v in params.items():
+        if k not in PARAM_SPECS:
+            raise ProgramError(f"apply_params: unknown parameter {k!r}")
+        t = torch.as_tensor(v, dtype=torch.float32, device=x.device)
+        if t.dim() == 0:
+            t = t.expand(n)
+        if t.shape != (n,):
+            raise ValueError(f"apply_params: '{k}' must be a scalar or shape ({n},), got {tuple(t.shape)}")
+        if not torch.isfinite(t.detach()).all():
+            raise ProgramError(f"apply_params: '{k}' has non-finite values")
+        if not t.requires_grad and bool((t == PARAM_SPECS[k].default).all()):
+            continue
+        values[k] = t.reshape(n, 1, 1, 1)
+    progs_local = [list(local or [])] * n  # one shared list: masks are rendered once
+    prog_curves = [EditProgram(curves=dict(curves or {})).curves] * n
+    return _run(images, x, values, progs_local, prog_curves, _seeds(seed, n), compile)
+
+
+def _run(images: torch.Tensor, x: torch.Tensor, values: dict[str, torch.Tensor],
+         locals_: list[list[LocalAdjustment]], curves: list[dict], seeds: list[int], compile: bool) -> torch.Tensor:
+    n = x.shape[0]
+    local = _local_maps(x, locals_) if any(locals_) else {}
+    for name in local:
+        if name not in LOCAL_PARAMS:  # pragma: no cover - guarded by LocalAdjustment
+            raise ProgramError(f"local parameter {name!r} is not supported")
+    luts = None
+    if any(curves):
+        ident = torch.linspace(0.0, 1.0, _LUT_SIZE)
+        rows = []
+        for c in curves:
+            rows.append(torch.stack([curve_lut(c[ch]) if ch in c else ident for ch in CURVE_CHANNELS]))
+        luts = torch.stack(rows).to(x.device)
+    P = _Params(n, x.device, values, local)
+    out = _render_compiled(x, P, luts) if compile else _render(x, P, luts)
+    if P.active("grain_amount"):
+        out = _grain(out, P, seeds).clamp(0.0, 1.0)
+    return out.to(images.dtype)
+
+
+def apply_program(images: torch.Tensor, programs: EditProgram | Sequence[EditProgram], *,
+                  seed: int | Sequence[int] | None = None, compile: bool = False) -> torch.Tensor:
+    """Apply one program (broadcast) or one per image to ``images`` (N,3,H,W) float sRGB in [0,1].
+
+    Returns a tensor of the same shape, dtype and device, in [0,1]. ``seed`` seeds the grain (an int for the
+    whole batch, or one per image; None means 0, so results are deterministic). ``compile=True`` fuses the
+    pipeline with ``torch.compile`` (falls back to eager if compiling fails). Half-precision inputs are
+    processed in float32 and returned in their dtype.
+    """
+    images = _check_images(images)
+    n = images.shape[0]
+    progs = _normalise_programs(programs, n)
+    if all(p.is_identity() for p in progs):
+        return images.clone()
+    x = images.float()
+    names = sorted({k for p in progs for k in p.params})
+    values = {
+        k: torch.tensor([p.get(k) for p in progs], dtype=torch.float32).to(x.device).view(n, 1, 1, 1)
+        for k in names
+    }
+    return _run(images, x, values, [p.local for p in progs], [p.curves for p in progs], _seeds(seed, n), compile)

@@ -1,0 +1,193 @@
+"""Parameter table of the retouch engine: canonical names, ranges, defaults, Lightroom aliases.
+
+Every global scalar slider of an :class:`~rlkit.ops.program.EditProgram` is described by one
+:class:`ParamSpec`. Names are snake_case; ``lightroom`` is the Adobe Camera Raw / Lightroom develop
+key (``crs:`` namespace in XMP) that carries the same meaning, or ``None`` when there is none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+__all__ = [
+    "ParamSpec",
+    "PARAM_SPECS",
+    "LOCAL_PARAMS",
+    "HSL_BANDS",
+    "HSL_BAND_HUES",
+    "LIGHTROOM_ALIASES",
+    "CURVE_CHANNELS",
+    "CURVE_LIGHTROOM",
+    "canonical_name",
+]
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One global slider: canonical name, default, inclusive range [lo, hi], Lightroom key, meaning."""
+
+    name: str
+    default: float
+    lo: float
+    hi: float
+    lightroom: str | None
+    doc: str
+    group: str = "basic"
+
+    def contains(self, value: float) -> bool:
+        """True if ``value`` lies in the allowed range."""
+        return self.lo <= value <= self.hi
+
+
+HSL_BANDS: tuple[str, ...] = ("red", "orange", "yellow", "green", "aqua", "blue", "purple", "magenta")
+#: centre hue (degrees, on the display-encoded image) of each HSL band
+HSL_BAND_HUES: Mapping[str, float] = MappingProxyType(
+    {"red": 0.0, "orange": 30.0, "yellow": 60.0, "green": 120.0, "aqua": 180.0, "blue": 240.0,
+     "purple": 270.0, "magenta": 300.0}
+)
+
+_SPECS: list[ParamSpec] = [
+    ParamSpec("exposure", 0.0, -5.0, 5.0, "Exposure2012", "Exposure in EV stops: +1 doubles linear light."),
+    ParamSpec("contrast", 0.0, -100.0, 100.0, "Contrast2012",
+              "S-curve around mid grey; black and white points stay fixed."),
+    ParamSpec("highlights", 0.0, -100.0, 100.0, "Highlights2012",
+              "Brightens (+) or recovers (-) the bright tones, including values pushed past white."),
+    ParamSpec("shadows", 0.0, -100.0, 100.0, "Shadows2012", "Lifts (+) or deepens (-) the dark tones."),
+    ParamSpec("whites", 0.0, -100.0, 100.0, "Whites2012", "Moves the white end of the tonal range."),
+    ParamSpec("blacks", 0.0, -100.0, 100.0, "Blacks2012", "Moves the black end of the tonal range."),
+    ParamSpec("temperature", 0.0, -100.0, 100.0, "IncrementalTemperature",
+              "White balance blue (-) to yellow (+); +100 is about one stop of R/B ratio."),
+    ParamSpec("tint", 0.0, -100.0, 100.0, "IncrementalTint", "White balance green (-) to magenta (+)."),
+    ParamSpec("vibrance", 0.0, -100.0, 100.0, "Vibrance",
+              "Saturation that acts most on the least saturated colours."),
+    ParamSpec("saturation", 0.0, -100.0, 100.0, "Saturation",
+              "Scales chroma around luminance; -100 gives grey equal to the luminance."),
+    ParamSpec("texture", 0.0, -100.0, 100.0, "Texture", "Fine-detail contrast (small-radius).", "detail"),
+    ParamSpec("clarity", 0.0, -100.0, 100.0, "Clarity2012", "Mid-tone local contrast (medium radius).",
+              "detail"),
+    ParamSpec("dehaze", 0.0, -100.0, 100.0, "Dehaze", "Removes (+) or adds (-) atmospheric haze.", "detail"),
+    ParamSpec("sharpening", 0.0, 0.0, 150.0, "Sharpness", "Unsharp-mask amount on luminance.", "detail"),
+    ParamSpec("sharpen_radius", 1.0, 0.5, 3.0, "SharpenRadius", "Unsharp-mask radius in pixels.", "detail"),
+    ParamSpec("noise_reduction", 0.0, 0.0, 100.0, "LuminanceSmoothing",
+              "Luminance noise reduction (blends towards a blurred luminance).", "detail"),
+    ParamSpec("vignette_amount", 0.0, -100.0, 100.0, "PostCropVignetteAmount",
+              "Darkens (-) or brightens (+) the frame edges.", "effects"),
+    ParamSpec("vignette_midpoint", 50.0, 0.0, 100.0, "PostCropVignetteMidpoint",
+              "How far from the centre the vignette starts.", "effects"),
+    ParamSpec("vignette_feather", 50.0, 0.0, 100.0, "PostCropVignetteFeather",
+              "Softness of the vignette transition.", "effects"),
+    ParamSpec("grain_amount", 0.0, 0.0, 100.0, "GrainAmount", "Seeded film-grain strength.", "effects"),
+    ParamSpec("grain_size", 25.0, 0.0, 100.0, "GrainSize", "Grain particle size.", "effects"),
+    ParamSpec("tone_shadows", 0.0, -100.0, 100.0, "ParametricShadows",
+              "Parametric curve: shadows region.", "tone_curve"),
+    ParamSpec("tone_darks", 0.0, -100.0, 100.0, "ParametricDarks", "Parametric curve: darks region.",
+              "tone_curve"),
+    ParamSpec("tone_lights", 0.0, -100.0, 100.0, "ParametricLights", "Parametric curve: lights region.",
+              "tone_curve"),
+    ParamSpec("tone_highlights", 0.0, -100.0, 100.0, "ParametricHighlights",
+              "Parametric curve: highlights region.", "tone_curve"),
+    ParamSpec("tone_shadow_split", 25.0, 10.0, 50.0, "ParametricShadowSplit",
+              "Boundary between shadows and darks (percent).", "tone_curve"),
+    ParamSpec("tone_midtone_split", 50.0, 25.0, 75.0, "ParametricMidtoneSplit",
+              "Boundary between darks and lights (percent).", "tone_curve"),
+    ParamSpec("tone_highlight_split", 75.0, 50.0, 90.0, "ParametricHighlightSplit",
+              "Boundary between lights and highlights (percent).", "tone_curve"),
+]
+
+for _band in HSL_BANDS:
+    _cap = _band.capitalize()
+    _SPECS += [
+        ParamSpec(f"hsl_hue_{_band}", 0.0, -100.0, 100.0, f"HueAdjustment{_cap}",
+                  f"Rotates the hue of {_band} colours (+: towards higher hue angle, at most 30 deg).", "hsl"),
+        ParamSpec(f"hsl_saturation_{_band}", 0.0, -100.0, 100.0, f"SaturationAdjustment{_cap}",
+                  f"Scales the chroma of {_band} colours.", "hsl"),
+        ParamSpec(f"hsl_luminance_{_band}", 0.0, -100.0, 100.0, f"LuminanceAdjustment{_cap}",
+                  f"Brightens or darkens {_band} colours (at most one stop).", "hsl"),
+    ]
+
+_GRADE_LR = {"shadow": "Shadow", "midtone": "Midtone", "highlight": "Highlight", "global": "Global"}
+for _zone, _lrz in _GRADE_LR.items():
+    _hue_lr = {"shadow": "SplitToningShadowHue", "highlight": "SplitToningHighlightHue"}.get(
+        _zone, f"ColorGrade{_lrz}Hue")
+    _sat_lr = {"shadow": "SplitToningShadowSaturation", "highlight": "SplitToningHighlightSaturation"}.get(
+        _zone, f"ColorGrade{_lrz}Sat")
+    _SPECS += [
+        ParamSpec(f"grade_{_zone}_hue", 0.0, 0.0, 359.0, _hue_lr, f"Colour-grading tint hue for {_zone}s (deg).",
+                  "color_grading"),
+        ParamSpec(f"grade_{_zone}_saturation", 0.0, 0.0, 100.0, _sat_lr,
+                  f"Colour-grading tint strength for {_zone}s.", "color_grading"),
+        ParamSpec(f"grade_{_zone}_luminance", 0.0, -100.0, 100.0, f"ColorGrade{_lrz}Lum",
+                  f"Colour-grading brightness for {_zone}s.", "color_grading"),
+    ]
+_SPECS += [
+    ParamSpec("grade_balance", 0.0, -100.0, 100.0, "SplitToningBalance",
+              "Shifts the shadow/highlight split of colour grading (+: more highlights).", "color_grading"),
+    ParamSpec("grade_blending", 50.0, 0.0, 100.0, "ColorGradeBlending",
+              "Overlap of the colour-grading zones (0 hard, 100 broad).", "color_grading"),
+]
+
+PARAM_SPECS: Mapping[str, ParamSpec] = MappingProxyType({s.name: s for s in _SPECS})
+
+#: parameters a local adjustment may carry (they add to the global values per pixel)
+LOCAL_PARAMS: tuple[str, ...] = (
+    "exposure", "contrast", "highlights", "shadows", "whites", "blacks", "temperature", "tint",
+    "vibrance", "saturation", "texture", "clarity", "dehaze", "sharpening", "noise_reduction",
+)
+
+CURVE_CHANNELS: tuple[str, ...] = ("master", "red", "green", "blue")
+CURVE_LIGHTROOM: Mapping[str, str] = MappingProxyType(
+    {"master": "ToneCurvePV2012", "red": "ToneCurvePV2012Red", "green": "ToneCurvePV2012Green",
+     "blue": "ToneCurvePV2012Blue"}
+)
+
+
+def _norm_key(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+_alias: dict[str, str] = {}
+for _s in _SPECS:
+    _alias[_norm_key(_s.name)] = _s.name
+    if _s.lightroom:
+        _alias[_norm_key(_s.lightroom)] = _s.name
+# Lightroom names without the process-version suffix, and a few common spellings
+for _s in _SPECS:
+    if _s.lightroom and _s.lightroom.endswith("2012"):
+        _alias.setdefault(_norm_key(_s.lightroom[:-4]), _s.name)
+_alias.update({
+    _norm_key(k): v for k, v in {
+        "Tint": "tint", "Temp": "temperature", "WhiteBalance": "temperature", "Sharpen": "sharpening",
+        "SharpenAmount": "sharpening", "Grain": "grain_amount", "Vignette": "vignette_amount",
+        "NoiseReduction": "noise_reduction", "LuminanceNoiseReduction": "noise_reduction",
+        "SplitToningShadowLum": "grade_shadow_luminance", "SplitToningHighlightLum": "grade_highlight_luminance",
+        "ColorGradeShadowHue": "grade_shadow_hue", "ColorGradeShadowSat": "grade_shadow_saturation",
+        "ColorGradeHighlightHue": "grade_highlight_hue", "ColorGradeHighlightSat": "grade_highlight_saturation",
+    }.items()
+})
+for _band in HSL_BANDS:
+    for _kind in ("hue", "saturation", "luminance"):
+        _alias[_norm_key(f"hsl_{_band}_{_kind}")] = f"hsl_{_kind}_{_band}"
+        _alias[_norm_key(f"{_band}_{_kind}")] = f"hsl_{_kind}_{_band}"
+
+#: normalised spelling (lower case, alphanumerics only) -> canonical name
+LIGHTROOM_ALIASES: Mapping[str, str] = MappingProxyType(_alias)
+
+
+def canonical_name(name: str) -> str | None:
+    """Map a canonical, Lightroom or common alias spelling (any case, ``_``/``-``/spaces) to the canonical name."""
+    if not isinstance(name, str):
+        return None
+    return LIGHTROOM_ALIASES.get(_norm_key(name))
+
+
+# Lightroom's absolute "Temperature" (Kelvin, for raw files) is accepted and converted to our incremental
+# scale by the mired difference to 5500 K: 150 mired == 100 (documented approximation).
+KELVIN_REFERENCE = 5500.0
+MIRED_PER_100 = 150.0
+
+
+def kelvin_to_incremental(kelvin: float) -> float:
+    """Convert an absolute Lightroom Temperature (K) to the incremental ``temperature`` scale (unclamped)."""
+    return (1e6 / KELVIN_REFERENCE - 1e6 / kelvin) * 100.0 / MIRED_PER_100

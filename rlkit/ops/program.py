@@ -1,0 +1,307 @@
+"""Typed edit programs: validated global sliders, point tone curves and local adjustments under masks."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ProgramError
+from .masks import Mask, mask_from_dict
+from .params import (
+    CURVE_CHANNELS,
+    CURVE_LIGHTROOM,
+    LOCAL_PARAMS,
+    PARAM_SPECS,
+    canonical_name,
+    kelvin_to_incremental,
+)
+
+__all__ = ["EditProgram", "LocalAdjustment", "ClampNote", "validate_curve"]
+
+Curve = tuple[tuple[float, float], ...]
+
+_CURVE_ALIASES = {"master": "master", "rgb": "master", "luma": "master", "red": "red", "r": "red",
+                  "green": "green", "g": "green", "blue": "blue", "b": "blue"}
+for _ch, _lr in CURVE_LIGHTROOM.items():
+    _CURVE_ALIASES[_lr.lower()] = _ch
+    _CURVE_ALIASES[f"tone_curve_{_ch}"] = _ch
+
+
+@dataclass(frozen=True)
+class ClampNote:
+    """One value that clamp mode changed: where (op/param), the value given and the value used."""
+
+    where: str
+    given: float
+    used: float
+    lo: float
+    hi: float
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.given:g} clamped to {self.used:g} (range [{self.lo:g}, {self.hi:g}])"
+
+
+def _as_number(where: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, str):
+            try:
+                value = float(value.strip().rstrip("%"))
+            except ValueError:
+                raise ProgramError(f"{where}: expected a number, got {value!r}") from None
+        else:
+            raise ProgramError(f"{where}: expected a number, got {value!r}")
+    try:
+        v = float(value)
+    except OverflowError:
+        raise ProgramError(f"{where}: value {value!r} is too large") from None
+    if not math.isfinite(v):
+        raise ProgramError(f"{where}: value must be finite, got {value!r}")
+    return v
+
+
+def _check_param(op: str, name: str, value: Any, clamp: bool, notes: list[ClampNote] | None,
+                 local: bool = False) -> float:
+    spec = PARAM_SPECS[name]
+    where = f"{op}: parameter '{name}'"
+    v = _as_number(where, value)
+    lo, hi = spec.lo, spec.hi
+    if local:  # a local offset may span the whole range in either direction
+        lo, hi = -(spec.hi - spec.lo), spec.hi - spec.lo
+    if not lo <= v <= hi:
+        if not clamp:
+            lr = f" (Lightroom '{spec.lightroom}')" if spec.lightroom else ""
+            raise ProgramError(f"{where}{lr} = {v:g} is outside the allowed range [{lo:g}, {hi:g}]")
+        used = min(max(v, lo), hi)
+        if notes is not None:
+            notes.append(ClampNote(f"{op}.{name}", v, used, lo, hi))
+        v = used
+    return v
+
+
+def validate_curve(points: Any, *, where: str = "tone curve") -> Curve:
+    """Check a point curve: >= 2 points (x, y) in 0..255 with strictly increasing x; accepts [[x,y],..], flat
+    [x0,y0,x1,y1,..] or "x, y" strings (XMP form)."""
+    if isinstance(points, (str, bytes)) or not isinstance(points, Sequence):
+        raise ProgramError(f"{where}: expected a list of [x, y] points, got {type(points).__name__}")
+    pts: list[tuple[float, float]] = []
+    items = list(points)
+    if items and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in items):
+        if len(items) % 2:
+            raise ProgramError(f"{where}: a flat point list needs an even number of values, got {len(items)}")
+        items = [items[i:i + 2] for i in range(0, len(items), 2)]
+    for i, p in enumerate(items):
+        if isinstance(p, str):
+            p = [s for s in p.replace(",", " ").split() if s]
+        if not isinstance(p, Sequence) or len(p) != 2:
+            raise ProgramError(f"{where}: point {i} must be [x, y], got {p!r}")
+        x = _as_number(f"{where} point {i} x", p[0])
+        y = _as_number(f"{where} point {i} y", p[1])
+        for nm, v in (("x", x), ("y", y)):
+            if not 0.0 <= v <= 255.0:
+                raise ProgramError(f"{where}: point {i} {nm}={v:g} is outside the allowed range [0, 255]")
+        pts.append((x, y))
+    if len(pts) < 2:
+        raise ProgramError(f"{where}: needs at least 2 points, got {len(pts)}")
+    if len(pts) > 64:
+        raise ProgramError(f"{where}: at most 64 points, got {len(pts)}")
+    for i in range(1, len(pts)):
+        if pts[i][0] <= pts[i - 1][0]:
+            raise ProgramError(f"{where}: x must increase strictly, point {i} has x={pts[i][0]:g} "
+                               f"after x={pts[i - 1][0]:g}")
+    return tuple(pts)
+
+
+def _is_identity_curve(c: Curve) -> bool:
+    return all(abs(x - y) < 1e-9 for x, y in c)
+
+
+@dataclass(frozen=True)
+class LocalAdjustment:
+    """Slider offsets applied under a mask; they add to the global values per pixel, weighted by the mask."""
+
+    mask: Mask
+    params: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.mask, Mapping):
+            object.__setattr__(self, "mask", mask_from_dict(self.mask, where="local adjustment mask"))
+        if not isinstance(self.mask, Mask):
+            raise ProgramError(f"local adjustment: 'mask' must be a mask, got {type(self.mask).__name__}")
+        object.__setattr__(self, "params", _local_params(self.params, clamp=False, notes=None, where="local"))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Canonical JSON-able form."""
+        return {"mask": self.mask.to_dict(), "params": dict(self.params)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], *, clamp: bool = False, notes: list[ClampNote] | None = None,
+                  where: str = "local") -> LocalAdjustment:
+        """Build from ``{"mask": {...}, "params": {...}}`` (param names canonical or Lightroom)."""
+        if not isinstance(d, Mapping):
+            raise ProgramError(f"{where}: expected an object with 'mask' and 'params', got {type(d).__name__}")
+        unknown = sorted(set(d) - {"mask", "params"})
+        if unknown:
+            raise ProgramError(f"{where}: unknown field(s) {unknown}; expected 'mask' and 'params'")
+        if "mask" not in d:
+            raise ProgramError(f"{where}: missing 'mask'")
+        mask = mask_from_dict(d["mask"], where=f"{where}.mask")
+        params = _local_params(d.get("params", {}), clamp=clamp, notes=notes, where=where)
+        return cls(mask, params)
+
+
+def _local_params(raw: Any, *, clamp: bool, notes: list[ClampNote] | None, where: str) -> dict[str, float]:
+    if not isinstance(raw, Mapping):
+        raise ProgramError(f"{where}: 'params' must be an object of slider offsets, got {type(raw).__name__}")
+    out: dict[str, float] = {}
+    for k, v in raw.items():
+        name = canonical_name(k) if isinstance(k, str) else None
+        if name is None or name not in LOCAL_PARAMS:
+            raise ProgramError(f"{where}: unknown or non-local parameter {k!r}; local parameters: {list(LOCAL_PARAMS)}")
+        val = _check_param(where, name, v, clamp, notes, local=True)
+        if val != 0.0:
+            out[name] = out.get(name, 0.0) + val
+    return out
+
+
+@dataclass(frozen=True)
+class EditProgram:
+    """A retouch: non-default global sliders (canonical names), point tone curves and local adjustments.
+
+    ``EditProgram()`` is the identity. Construction validates everything; build from text or dicts with
+    :meth:`from_dict` (accepts Lightroom names) or :func:`rlkit.ops.parse_program`.
+    """
+
+    params: dict[str, float] = field(default_factory=dict)
+    curves: dict[str, Curve] = field(default_factory=dict)
+    local: list[LocalAdjustment] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.params, Mapping):
+            raise ProgramError(f"program: 'params' must be a mapping, got {type(self.params).__name__}")
+        clean: dict[str, float] = {}
+        for k, v in self.params.items():
+            if k not in PARAM_SPECS:
+                alias = canonical_name(k) if isinstance(k, str) else None
+                hint = f" (did you mean '{alias}'? use EditProgram.from_dict for aliases)" if alias else ""
+                raise ProgramError(f"program: unknown parameter {k!r}{hint}")
+            val = _check_param("program", k, v, clamp=False, notes=None)
+            if val != PARAM_SPECS[k].default:
+                clean[k] = val
+        object.__setattr__(self, "params", dict(sorted(clean.items())))
+        if not isinstance(self.curves, Mapping):
+            raise ProgramError("program: 'curves' must map channel -> points")
+        curves: dict[str, Curve] = {}
+        for ch, pts in self.curves.items():
+            if ch not in CURVE_CHANNELS:
+                raise ProgramError(f"program: unknown tone-curve channel {ch!r}; expected one of {list(CURVE_CHANNELS)}")
+            c = validate_curve(pts, where=f"tone curve '{ch}'")
+            if not _is_identity_curve(c):
+                curves[ch] = c
+        object.__setattr__(self, "curves", curves)
+        if isinstance(self.local, (str, bytes, Mapping)) or not isinstance(self.local, Sequence):
+            raise ProgramError("program: 'local' must be a list of local adjustments")
+        loc = []
+        for i, la in enumerate(self.local):
+            if isinstance(la, Mapping):
+                la = LocalAdjustment.from_dict(la, where=f"local[{i}]")
+            if not isinstance(la, LocalAdjustment):
+                raise ProgramError(f"program: local[{i}] must be a LocalAdjustment, got {type(la).__name__}")
+            if la.params:
+                loc.append(la)
+        object.__setattr__(self, "local", loc)
+
+    # -- identity / equality helpers
+    def is_identity(self) -> bool:
+        """True when the program changes nothing (no non-default slider, curve or local adjustment)."""
+        return not self.params and not self.curves and not self.local
+
+    def get(self, name: str) -> float:
+        """Value of a global slider (its default when not set)."""
+        if name not in PARAM_SPECS:
+            raise KeyError(f"unknown parameter {name!r}")
+        return self.params.get(name, PARAM_SPECS[name].default)
+
+    def replace(self, **params: float) -> EditProgram:
+        """A copy with some global sliders changed (canonical names)."""
+        return EditProgram({**self.params, **params}, self.curves, self.local)
+
+    def __hash__(self) -> int:
+        return hash(repr(self.to_dict()))
+
+    # -- dict forms
+    def to_dict(self) -> dict[str, Any]:
+        """Canonical JSON-able dict: flat snake_case sliders, plus ``tone_curve`` and ``local`` when present."""
+        d: dict[str, Any] = dict(self.params)
+        if self.curves:
+            d["tone_curve"] = {ch: [list(p) for p in c] for ch, c in self.curves.items()}
+        if self.local:
+            d["local"] = [la.to_dict() for la in self.local]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], *, clamp: bool = False,
+                  notes: list[ClampNote] | None = None) -> EditProgram:
+        """Build from canonical or Lightroom keys. Invalid -> :class:`ProgramError` naming op/param/value/range.
+
+        With ``clamp=True`` out-of-range values are clamped instead, and each clamp is appended to ``notes``
+        (pass a list to receive the report).
+        """
+        if not isinstance(d, Mapping):
+            raise ProgramError(f"program: expected an object of parameters, got {type(d).__name__}")
+        params: dict[str, float] = {}
+        curves: dict[str, Any] = {}
+        local: list[LocalAdjustment] = []
+        items = list(d.items())
+        if "params" in d and isinstance(d["params"], Mapping):  # nested form {"params": {...}, ...}
+            items = [(k, v) for k, v in items if k != "params"] + list(d["params"].items())
+        for key, value in items:
+            if not isinstance(key, str):
+                raise ProgramError(f"program: parameter names must be strings, got {key!r}")
+            low = key.lower()
+            if low in ("tone_curve", "tone_curves", "curves"):
+                if not isinstance(value, Mapping):
+                    raise ProgramError(f"program: '{key}' must map channel -> points")
+                for ch, pts in value.items():
+                    cname = _CURVE_ALIASES.get(str(ch).lower())
+                    if cname is None:
+                        raise ProgramError(f"program: unknown tone-curve channel {ch!r}; expected {list(CURVE_CHANNELS)}")
+                    curves[cname] = validate_curve(pts, where=f"tone curve '{cname}'")
+                continue
+            if low in _CURVE_ALIASES and low.startswith(("tonecurve", "tone_curve_")):
+                curves[_CURVE_ALIASES[low]] = validate_curve(value, where=f"tone curve '{key}'")
+                continue
+            if low in ("local", "local_adjustments"):
+                if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
+                    raise ProgramError(f"program: '{key}' must be a list of {{mask, params}} objects")
+                for i, la in enumerate(value):
+                    local.append(LocalAdjustment.from_dict(la, clamp=clamp, notes=notes, where=f"local[{i}]"))
+                continue
+            if low in ("maskgroupbasedcorrections", "corrections"):
+                from .lightroom import corrections_from_lightroom
+
+                local.extend(corrections_from_lightroom(value, clamp=clamp, notes=notes))
+                continue
+            if key in ("ProcessVersion", "Version", "PresetType", "Name", "UUID", "CameraProfile", "HasSettings",
+                       "ToneCurveName2012", "ToneCurveName", "WhiteBalance", "Cluster", "SupportsAmount"):
+                continue  # Lightroom bookkeeping keys with no effect on the edit
+            name = canonical_name(key)
+            if name is None:
+                raise ProgramError(f"program: unknown parameter {key!r}")
+            if key == "Temperature" and isinstance(value, (int, float)) and not isinstance(value, bool) \
+                    and 1500 <= value <= 50000:
+                value = kelvin_to_incremental(float(value))
+                clamp_this = True
+            else:
+                clamp_this = clamp
+            params[name] = _check_param("program", name, value, clamp_this, notes)
+        return cls(params, curves, local)
+
+    def __repr__(self) -> str:
+        parts = [f"{k}={v:g}" for k, v in self.params.items()]
+        if self.curves:
+            parts.append(f"curves={sorted(self.curves)}")
+        if self.local:
+            parts.append(f"local={len(self.local)}")
+        return f"EditProgram({', '.join(parts)})"

@@ -1,0 +1,295 @@
+"""Engine behaviour against hand-worked references (sRGB standard, luminance, HSV hue, PCHIP curves)."""
+
+import colorsys
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy.interpolate import PchipInterpolator
+
+from rlkit.ops import (
+    LOCAL_PARAMS,
+    PARAM_SPECS,
+    BrushMask,
+    ColorRangeMask,
+    CompositeMask,
+    EditProgram,
+    LinearMask,
+    LocalAdjustment,
+    LuminanceRangeMask,
+    RadialMask,
+    TensorMask,
+    apply_params,
+    apply_program,
+)
+
+
+def _decode(x: np.ndarray) -> np.ndarray:  # IEC 61966-2-1, written out independently of rlkit
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+
+
+def _encode(x: np.ndarray) -> np.ndarray:
+    return np.where(x <= 0.0031308, x * 12.92, 1.055 * np.power(np.maximum(x, 0.0031308), 1 / 2.4) - 0.055)
+
+
+@pytest.fixture
+def img():
+    g = torch.Generator().manual_seed(0)
+    return torch.rand(2, 3, 24, 32, generator=g)
+
+
+def test_identity_is_exact(img):
+    assert (apply_program(img, EditProgram()) - img).abs().max() < 1e-6
+    # a program whose only non-defaults are modifiers goes through decode/encode: still < 1e-6
+    out = apply_program(img, EditProgram({"sharpen_radius": 2.0, "vignette_midpoint": 20, "grade_balance": 30}))
+    assert (out - img).abs().max() < 1e-6
+
+
+def test_exposure_plus_one_doubles_linear_light(img):
+    x = img * 0.6  # below clipping after doubling
+    out = apply_program(x, EditProgram({"exposure": 1.0})).double().numpy()
+    ref = _encode(np.clip(2.0 * _decode(x.double().numpy()), 0, 1))
+    assert np.abs(out - ref).max() < 2e-5
+
+
+def test_saturation_minus_100_gives_luminance_grey(img):
+    out = apply_program(img, EditProgram({"saturation": -100})).double().numpy()
+    lin = _decode(img.double().numpy())
+    y = 0.2126 * lin[:, 0] + 0.7152 * lin[:, 1] + 0.0722 * lin[:, 2]
+    for c in range(3):
+        assert np.abs(out[:, c] - _encode(y)).max() < 2e-5
+
+
+def test_white_balance_directions():
+    grey = torch.full((1, 3, 4, 4), 0.5)
+    warm = apply_program(grey, EditProgram({"temperature": 40}))[0, :, 0, 0]
+    cool = apply_program(grey, EditProgram({"temperature": -40}))[0, :, 0, 0]
+    assert warm[0] / warm[2] > 1.05 > 0.95 > cool[0] / cool[2]
+    mag = apply_program(grey, EditProgram({"tint": 40}))[0, :, 0, 0]
+    grn = apply_program(grey, EditProgram({"tint": -40}))[0, :, 0, 0]
+    assert mag[1] < mag[0] and mag[1] < mag[2] and abs(mag[0] - mag[2]) < 1e-6
+    assert grn[1] > grn[0] and grn[1] > grn[2]
+
+
+def _hue_wheel(n: int = 360) -> tuple[torch.Tensor, np.ndarray]:
+    hues = np.arange(n) / n
+    rgb = np.array([colorsys.hsv_to_rgb(h, 0.8, 0.8) for h in hues], dtype=np.float32)
+    return torch.from_numpy(rgb.T.copy()).view(1, 3, 1, n), hues * 360
+
+
+@pytest.mark.parametrize("band,centre,support", [("green", 120, (60, 180)), ("red", 0, (-60, 30)),
+                                                 ("blue", 240, (180, 270))])
+@pytest.mark.parametrize("kind", ["hue", "saturation", "luminance"])
+def test_hsl_moves_only_its_band(band, centre, support, kind):
+    wheel, deg = _hue_wheel()
+    out = apply_program(wheel, EditProgram({f"hsl_{kind}_{band}": 80}))
+    diff = (out - wheel).abs().amax(dim=1)[0, 0].numpy()
+    rel = (deg - centre + 180) % 360 - 180
+    lo, hi = support[0] - centre, support[1] - centre
+    outside = (rel < lo - 8) | (rel > hi + 8)  # margin: bands are defined on a display-like encoding
+    assert diff[outside].max() < 1e-5
+    assert diff[np.abs(rel) < 4].min() > 0.01
+
+
+def test_hue_shift_direction_red_towards_orange():
+    red = torch.tensor([0.8, 0.1, 0.1]).view(1, 3, 1, 1)
+    out = apply_program(red, EditProgram({"hsl_hue_red": 100}))[0, :, 0, 0].tolist()
+    h_in = colorsys.rgb_to_hsv(0.8, 0.1, 0.1)[0] * 360
+    h_out = colorsys.rgb_to_hsv(*out)[0] * 360
+    assert 5 < h_out - h_in < 40
+
+
+def test_radial_mask_profile():
+    m = RadialMask(0.5, 0.5, 0.25, 0.25, feather=60).render(torch.zeros(1, 3, 65, 65))[0, 0]
+    assert m[32, 32] == pytest.approx(1.0)
+    assert m[32, 63] == 0 and m[0, 0] == 0
+    row = m[32, 32:]
+    assert torch.all(row[1:] <= row[:-1] + 1e-7)  # monotone from centre outwards
+    assert 0 < m[32, 32 + 13] < 1  # the feathered ring is soft
+    inv = RadialMask(0.5, 0.5, 0.25, 0.25, feather=60, invert=True).render(torch.zeros(1, 3, 65, 65))[0, 0]
+    assert torch.allclose(inv, 1 - m)
+
+
+def test_local_exposure_changes_only_masked_pixels(img):
+    mask = RadialMask(0.3, 0.4, 0.2, 0.2, feather=0)
+    p = EditProgram(local=[LocalAdjustment(mask, {"exposure": 1.0})])
+    x = img * 0.5
+    out = apply_program(x, p)
+    m = mask.render(torch.zeros(1, 3, 24, 32))[0, 0].bool()
+    changed = (out - x).abs().amax(dim=1) > 1e-6
+    assert torch.equal(changed[0], m) and torch.equal(changed[1], m)
+    ref = _encode(2 * _decode(x.double().numpy()))
+    assert np.abs(out.double().numpy() - ref)[:, :, m.numpy()].max() < 2e-5
+
+
+def test_local_plus_global_adds():
+    x = torch.full((1, 3, 8, 8), 0.3)
+    p = EditProgram({"exposure": 0.5}, local=[LocalAdjustment(TensorMask(torch.ones(8, 8)), {"exposure": 0.5})])
+    assert torch.allclose(apply_program(x, p), apply_program(x, EditProgram({"exposure": 1.0})), atol=1e-6)
+
+
+def test_linear_brush_composite_and_range_masks():
+    z = torch.zeros(1, 3, 40, 40)
+    lin = LinearMask(0, 0.25, 0, 0.75).render(z)[0, 0]
+    assert lin[0].max() == 0 and lin[-1].min() == 1 and torch.all(lin[1:, 0] >= lin[:-1, 0])
+    disk = BrushMask(((20, 20, 5),), pixels=True).render(z)[0, 0]
+    assert disk[20, 20] == 1 and disk[20, 26] == 0 and int(disk.sum()) == pytest.approx(np.pi * 25, abs=8)
+    norm = BrushMask(((0.5, 0.5, 0.125),)).render(z)[0, 0]
+    assert torch.equal(norm, disk)
+    a, b = LinearMask(0, 0.25, 0, 0.75), BrushMask(((20, 20, 5),), pixels=True)
+    add = CompositeMask((("add", a), ("add", b))).render(z)[0, 0]
+    inter = CompositeMask((("add", a), ("intersect", b))).render(z)[0, 0]
+    sub = CompositeMask((("add", a), ("subtract", b))).render(z)[0, 0]
+    ma, mb = a.render(z)[0, 0], b.render(z)[0, 0]
+    assert torch.allclose(add, 1 - (1 - ma) * (1 - mb)) and torch.allclose(inter, ma * mb)
+    assert torch.allclose(sub, ma * (1 - mb))
+    ramp = torch.linspace(0, 1, 40).view(1, 1, 1, 40).expand(1, 3, 1, 40)
+    lum = LuminanceRangeMask(0.6, 1.0, feather=0.05).render(ramp)[0, 0, 0]
+    assert lum[0] == 0 and lum[-1] == 1
+    wheel, deg = _hue_wheel()
+    cm = ColorRangeMask(120, width=20, feather=10).render(wheel)[0, 0, 0].numpy()
+    rel = np.abs((deg - 120 + 180) % 360 - 180)
+    assert cm[rel > 45].max() == 0 and cm[rel < 10].min() > 0.5
+
+
+def test_point_curve_matches_pchip_reference():
+    pts = [(0, 10), (64, 40), (128, 150), (200, 215), (255, 250)]
+    ramp = torch.linspace(0, 1, 256).view(1, 1, 1, 256).expand(1, 3, 1, 256).contiguous()
+    out = apply_program(ramp, EditProgram(curves={"master": pts}))[0, 0, 0].double().numpy()
+    xs, ys = np.array(pts).T / 255.0
+    ref = PchipInterpolator(xs, ys)(ramp[0, 0, 0].double().numpy())
+    assert np.abs(out - ref).max() < 2e-4
+    red = apply_program(ramp, EditProgram(curves={"red": [(0, 0), (128, 200), (255, 255)]}))
+    assert torch.allclose(red[:, 1:], ramp[:, 1:], atol=1e-6) and red[0, 0, 0, 128] > ramp[0, 0, 0, 128] + 0.1
+
+
+def test_tone_sliders_move_the_expected_tones():
+    ramp = torch.linspace(0, 1, 64).view(1, 1, 1, 64).expand(1, 3, 1, 64).contiguous()
+
+    def delta(**kw):
+        return (apply_program(ramp, EditProgram(kw)) - ramp)[0, 0, 0]
+
+    d = delta(shadows=80)
+    assert d[8] > 0.05 and abs(d[-1]) < 1e-6
+    d = delta(highlights=-80)
+    assert d[56] < -0.02 and abs(d[5]) < 1e-6
+    d = delta(contrast=60)
+    assert d[10] < 0 < d[54] and abs(d[0]) < 1e-6 and abs(d[-1]) < 1e-6
+    assert delta(blacks=60)[0] > 0.05 and delta(whites=-60)[-1] < -0.01
+    assert delta(vignette_amount=0).abs().max() < 1e-6
+    assert (apply_program(torch.full((1, 3, 32, 32), 0.5), EditProgram({"vignette_amount": -80}))[0, 0, 0, 0]
+            < 0.4)
+
+
+@st.composite
+def _programs(draw):
+    names = draw(st.lists(st.sampled_from(sorted(PARAM_SPECS)), max_size=8, unique=True))
+    d = {n: draw(st.floats(PARAM_SPECS[n].lo, PARAM_SPECS[n].hi)) for n in names}
+    if draw(st.booleans()):
+        d["local"] = [{"mask": {"type": "radial", "cx": draw(st.floats(0, 1)), "cy": draw(st.floats(0, 1)),
+                                "rx": 0.3, "ry": 0.2, "feather": draw(st.floats(0, 100))},
+                       "params": {n: draw(st.floats(-100, 100)) if n != "exposure" else draw(st.floats(-3, 3))
+                                  for n in draw(st.lists(st.sampled_from(LOCAL_PARAMS), min_size=1, max_size=4,
+                                                         unique=True))}}]
+    if draw(st.booleans()):
+        d["tone_curve"] = {"green": [[0, draw(st.floats(0, 100))], [255, draw(st.floats(100, 255))]]}
+    return EditProgram.from_dict(d)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_programs(), min_size=3, max_size=3), st.integers(8, 16), st.integers(8, 16),
+       st.sampled_from([torch.float32, torch.float64]))
+def test_property_finite_in_range_shape_dtype_and_batch_equals_single(progs, h, w, dtype):
+    x = torch.rand(3, 3, h, w, generator=torch.Generator().manual_seed(h * w)).to(dtype)
+    out = apply_program(x, progs, seed=3)
+    assert out.shape == x.shape and out.dtype == dtype
+    assert torch.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
+    singles = torch.cat([apply_program(x[i:i + 1], progs[i], seed=3) for i in range(3)])
+    assert torch.allclose(out, singles, atol=1e-5)
+
+
+def test_deterministic_grain_and_seed():
+    x = torch.full((2, 3, 16, 16), 0.5)
+    p = EditProgram({"grain_amount": 60})
+    a, b = apply_program(x, p, seed=1), apply_program(x, p, seed=1)
+    assert torch.equal(a, b) and torch.equal(a[0], a[1])
+    c = apply_program(x, p, seed=[1, 2])
+    assert torch.equal(c[0], a[0]) and not torch.equal(c[1], a[1])
+    assert (a - x).abs().mean() > 0.01
+
+
+def test_differentiable_in_continuous_params(img):
+    names = ["exposure", "contrast", "highlights", "shadows", "temperature", "tint", "saturation", "vibrance",
+             "clarity", "dehaze", "hsl_hue_red", "hsl_saturation_green", "grade_shadow_saturation", "texture"]
+    vals = {n: torch.tensor(5.0 if n != "exposure" else 0.2, requires_grad=True) for n in names}
+    out = apply_params(img * 0.8, vals)
+    out.mean().backward()
+    for n, v in vals.items():
+        assert v.grad is not None and torch.isfinite(v.grad) and v.grad != 0, n
+    # gradient sign: more exposure -> brighter
+    assert vals["exposure"].grad > 0
+
+
+def test_half_precision_and_batch_broadcast(img):
+    p = EditProgram({"exposure": 0.3, "contrast": 20})
+    half = apply_program(img.half(), p)
+    assert half.dtype == torch.float16
+    assert (half.float() - apply_program(img, p)).abs().max() < 2e-3
+    with pytest.raises(ValueError, match="got 3 programs for a batch of 2"):
+        apply_program(img, [p, p, p])
+
+
+def test_bad_inputs_give_clear_errors(img):
+    with pytest.raises(ValueError, match=r"add a batch dim"):
+        apply_program(img[0], EditProgram())
+    with pytest.raises(ValueError, match="must be float"):
+        apply_program((img * 255).to(torch.uint8), EditProgram())
+    with pytest.raises(TypeError, match="must be a torch.Tensor"):
+        apply_program(img.numpy(), EditProgram())
+    with pytest.raises(ValueError, match=r"\(N,3,H,W\)"):
+        apply_program(img[:, :2], EditProgram())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu(img):  # pragma: no cover - runs where a GPU is present
+    p = EditProgram({"exposure": 0.3, "clarity": 30, "hsl_hue_red": 20},
+                    local=[LocalAdjustment(RadialMask(0.5, 0.5, 0.3, 0.3), {"exposure": 0.5})])
+    assert torch.allclose(apply_program(img.cuda(), p).cpu(), apply_program(img, p), atol=1e-4)
+
+
+def test_compile_falls_back_to_eager_when_compiling_fails(img, monkeypatch):
+    import rlkit.ops.engine as eng
+
+    def broken(*a, **k):
+        raise RuntimeError("no compiler here")
+
+    monkeypatch.setattr(eng, "_COMPILED", {})
+    monkeypatch.setattr(torch, "compile", broken)
+    p = EditProgram({"exposure": 0.3, "clarity": 20})
+    assert torch.equal(apply_program(img, p, compile=True), apply_program(img, p))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif("not __import__('os').environ.get('RLKIT_TEST_COMPILE')",
+                    reason="torch.compile is slow on small CPUs; set RLKIT_TEST_COMPILE=1")
+def test_compiled_matches_eager(img):  # pragma: no cover - opt-in
+    p = EditProgram({"exposure": 0.3, "contrast": 20, "clarity": 20, "hsl_hue_red": 10},
+                    curves={"master": [(0, 0), (128, 140), (255, 255)]},
+                    local=[LocalAdjustment(RadialMask(0.5, 0.5, 0.3, 0.3), {"exposure": 0.5})])
+    assert torch.allclose(apply_program(img, p, compile=True), apply_program(img, p), atol=1e-4)
+
+
+def test_gaussian_blur_matches_scipy_and_fused_variant():
+    from scipy.ndimage import gaussian_filter
+
+    from rlkit.ops.engine import _shift_blur, gaussian_blur
+
+    y = torch.rand(2, 1, 20, 30, generator=torch.Generator().manual_seed(5))
+    for sigma in (0.8, 1.5, 2.0):
+        ref = np.stack([gaussian_filter(y[i, 0].double().numpy(), sigma, mode="nearest", truncate=3.0)
+                        for i in range(2)])
+        # scipy truncates at int(3 sigma + 0.5) taps, we at ceil(3 sigma): compare where both agree closely
+        assert np.abs(gaussian_blur(y, sigma)[:, 0].double().numpy() - ref).max() < 2e-3
+        assert torch.allclose(_shift_blur(y, sigma), gaussian_blur(y, sigma), atol=1e-6)
