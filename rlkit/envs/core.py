@@ -1,0 +1,337 @@
+"""What every rlkit environment shares: data rows -> episodes, action parsing, batched execution, scoring.
+
+A *row* is a mapping with ``image`` (PIL, array, tensor, file path or bundled photo name; alias
+``photo``), optional ``instruction``, ``target_image`` (alias ``target``), ``source_image`` (alias
+``source``: the pre-edit original in editing refinement) and any other columns, which are handed
+to the reward unchanged. An *action* is policy text (parsed with :func:`rlkit.ops.parse_program`,
+never evaluated), an :class:`rlkit.ops.EditProgram`, or a program dict (canonical or Lightroom keys).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import string
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from rlkit.envs._images import ImageInputError, load_image, resize, to_uint8_hwc
+
+__all__ = [
+    "TEXT_CHARSET",
+    "EnvConfigError",
+    "Episode",
+    "ParsedAction",
+    "Scored",
+    "apply_programs",
+    "as_text_observation",
+    "episode_from_row",
+    "parse_action",
+    "score_episodes",
+]
+
+#: Characters the observation/action Text spaces accept: printable ASCII plus Latin-1 letters and symbols.
+TEXT_CHARSET: str = "".join(dict.fromkeys(string.printable + "".join(chr(c) for c in range(0xA0, 0x180))))
+_CHARSET = frozenset(TEXT_CHARSET)
+
+_ROW_ALIASES = {
+    "image": ("image", "photo", "images"),
+    "target_image": ("target_image", "target"),
+    "source_image": ("source_image", "source"),
+}
+_ROLE_KEYS = {alias for names in _ROW_ALIASES.values() for alias in names} | {"instruction"}
+
+
+class EnvConfigError(ValueError):
+    """An environment was built or reset with invalid arguments or a malformed data row."""
+
+
+def as_text_observation(text: str, max_length: int) -> str:
+    """Fit ``text`` into the Text space: NFKC-normalise, replace characters outside the charset, cut."""
+    text = unicodedata.normalize("NFKC", text)
+    out = "".join(c if c in _CHARSET else ("?" if not c.isspace() else " ") for c in text)
+    return out[:max_length]
+
+
+@dataclass
+class Episode:
+    """State of one episode: the row, its images as (3, H, W) float tensors, steps and applied programs."""
+
+    row: Mapping[str, Any]
+    instruction: str
+    initial: torch.Tensor
+    source: torch.Tensor
+    target: torch.Tensor | None
+    current: torch.Tensor
+    seed: int
+    row_index: int | None = None
+    original_size: tuple[int, int] | None = None
+    steps: int = 0
+    done: bool = False
+    programs: list[Any] = field(default_factory=list)
+    completions: list[str] = field(default_factory=list)
+    last_score: float | None = None
+
+    def extra_columns(self) -> dict[str, Any]:
+        """Row columns other than the image/instruction roles (passed to rewards as dataset columns)."""
+        return {k: v for k, v in self.row.items() if k not in _ROLE_KEYS}
+
+
+def _pick(row: Mapping[str, Any], role: str) -> Any:
+    for key in _ROW_ALIASES[role]:
+        if key in row and row[key] is not None:
+            value = row[key]
+            if key == "images":  # trl's list-of-images column: the first is the photo
+                if not isinstance(value, (list, tuple)) or not value:
+                    raise EnvConfigError("row column 'images' must be a non-empty list of images")
+                value = value[0]
+            return value
+    return None
+
+
+def episode_from_row(
+    row: Mapping[str, Any], image_size: tuple[int, int], *, seed: int, row_index: int | None = None
+) -> Episode:
+    """Load a row's images at ``image_size`` = (H, W); a clear EnvConfigError names a bad column."""
+    if not isinstance(row, Mapping):
+        raise EnvConfigError(f"a data row must be a mapping of columns, got {type(row).__name__}")
+    image = _pick(row, "image")
+    if image is None:
+        raise EnvConfigError(f"data row has no 'image' (or 'photo') column; columns: {sorted(row)}")
+    instruction = row.get("instruction", "")
+    if instruction is None:
+        instruction = ""
+    if not isinstance(instruction, str):
+        raise EnvConfigError(f"row column 'instruction' must be a string, got {type(instruction).__name__}")
+    try:
+        loaded = load_image(image, "row column 'image'")
+        original_size = (int(loaded.shape[-2]), int(loaded.shape[-1]))
+        initial = resize(loaded, image_size)
+        src = _pick(row, "source_image")
+        source = initial if src is None else resize(load_image(src, "row column 'source_image'"), image_size)
+        tgt = _pick(row, "target_image")
+        target = None if tgt is None else resize(load_image(tgt, "row column 'target_image'"), image_size)
+    except ImageInputError as exc:
+        raise EnvConfigError(str(exc)) from exc
+    return Episode(
+        row=dict(row),
+        instruction=instruction,
+        initial=initial,
+        source=source,
+        target=target,
+        current=initial.clone(),
+        seed=int(seed),
+        row_index=row_index,
+        original_size=original_size,
+    )
+
+
+@dataclass
+class ParsedAction:
+    """A parsed action: the program to apply (or None), whether it is valid, whether the policy finished."""
+
+    text: str
+    program: Any
+    valid: bool
+    finished: bool
+    problems: list[dict[str, Any]]
+    format: str | None = None
+    reasoning: str | None = None
+
+    def info(self) -> dict[str, Any]:
+        program = self.program
+        return {
+            "valid": self.valid,
+            "finished": self.finished,
+            "parse_problems": list(self.problems),
+            "format": self.format,
+            "reasoning": self.reasoning,
+            "program": program,
+            "program_dict": program.to_dict() if program is not None else None,
+        }
+
+
+_THINK_TAGS = ("<think>", "</think>")
+
+
+def _only_reasoning(text: str) -> bool:
+    """True when ``text`` holds nothing but whitespace and <think>...</think> blocks."""
+    rest = text
+    while "<think>" in rest:
+        start = rest.index("<think>")
+        end = rest.find("</think>", start)
+        if end < 0:
+            return False
+        rest = rest[:start] + rest[end + len("</think>") :]
+    return not rest.strip()
+
+
+def parse_action(
+    action: Any,
+    *,
+    fmt: str = "auto",
+    finish_token: str | None = "<finish>",
+    clamp: bool = False,
+    strict: bool = True,
+) -> ParsedAction:
+    """Turn an action into a program without ever raising on policy text (bad input is an invalid action).
+
+    With ``strict`` (default) text whose envelope is malformed is invalid even when the parser could recover
+    a program from it; with ``strict=False`` a recovered program is executed and the problems are reported.
+    """
+    from rlkit.ops import EditProgram, ProgramError, parse_program
+
+    if isinstance(action, EditProgram):
+        return ParsedAction(
+            text="", program=action, valid=True, finished=False, problems=[], format="program"
+        )
+    if isinstance(action, Mapping):
+        try:
+            program = EditProgram.from_dict(dict(action), clamp=clamp)
+        except (ProgramError, TypeError, ValueError) as exc:
+            return ParsedAction(
+                text="",
+                program=None,
+                valid=False,
+                finished=False,
+                problems=[{"position": None, "reason": str(exc)}],
+                format="dict",
+            )
+        return ParsedAction(text="", program=program, valid=True, finished=False, problems=[], format="dict")
+    if not isinstance(action, str):
+        return ParsedAction(
+            text="",
+            program=None,
+            valid=False,
+            finished=False,
+            format=None,
+            problems=[
+                {
+                    "position": None,
+                    "reason": "action must be policy text, an EditProgram or a program dict, "
+                    f"got {type(action).__name__}",
+                }
+            ],
+        )
+    text = action
+    finished = bool(finish_token) and finish_token in text
+    body = text.replace(finish_token, "") if finished else text
+    if finished and _only_reasoning(body):
+        return ParsedAction(text=text, program=None, valid=True, finished=True, problems=[], format="finish")
+    result = parse_program(body, fmt, clamp=clamp)
+    problems = [{"position": p.position, "reason": p.reason} for p in result.problems]
+    if result.program is None or (strict and not result.ok):
+        if not problems:
+            problems = [{"position": None, "reason": "no edit program found in the text"}]
+        return ParsedAction(
+            text=text,
+            program=None,
+            valid=False,
+            finished=finished,
+            problems=problems,
+            format=result.format,
+            reasoning=result.reasoning,
+        )
+    return ParsedAction(
+        text=text,
+        program=result.program,
+        valid=True,
+        finished=finished,
+        problems=problems,
+        format=result.format,
+        reasoning=result.reasoning,
+    )
+
+
+def _batch_seed(episodes: Sequence[Episode]) -> int:
+    key = ",".join(f"{e.seed}:{e.steps}" for e in episodes).encode()
+    return int.from_bytes(hashlib.blake2b(key, digest_size=4).digest(), "little")
+
+
+def apply_programs(
+    episodes: Sequence[Episode], programs: Sequence[Any], device: str | torch.device = "cpu"
+) -> list[str | None]:
+    """Run the engine once over all episodes' current images (one batched call); returns an error per episode.
+
+    The current image of each episode is replaced by the edited one. If the batched call fails (an op
+    rejects a program at execution time), each program is retried alone so one bad program cannot
+    fail the others; its error string is returned and its image left unchanged.
+    """
+    from rlkit.ops import apply_program
+
+    if not episodes:
+        return []
+    images = torch.stack([e.current for e in episodes]).to(device)
+    try:
+        out = apply_program(images, list(programs), seed=_batch_seed(episodes)).detach().to("cpu")
+    except (ValueError, RuntimeError, TypeError) as exc:
+        if len(episodes) == 1:
+            return [f"the engine could not execute the program: {exc}"]
+        return [apply_programs([e], [p], device)[0] for e, p in zip(episodes, programs)]
+    errors: list[str | None] = []
+    for i, e in enumerate(episodes):
+        result = out[i].clamp(0.0, 1.0)
+        if not torch.isfinite(result).all():
+            errors.append("the engine produced non-finite pixels; the edit was not applied")
+            continue
+        e.current = result
+        errors.append(None)
+    return errors
+
+
+@dataclass
+class Scored:
+    """One episode's reward: the scalar (None = reward did not apply), components and the reward's reason."""
+
+    score: float | None
+    components: dict[str, float | None]
+    reason: str | None
+
+
+def score_episodes(
+    reward: Callable[[Any], Any] | None, episodes: Sequence[Episode], completions: Sequence[str]
+) -> list[Scored]:
+    """Score each episode's current image with one call of ``reward`` on a :class:`rlkit.rewards.RewardBatch`.
+
+    The batch has the completion text per sample and columns ``image`` / ``source_image`` (the source),
+    ``output_image`` (the current edited image), ``target_image`` (when every row has one), ``instruction``
+    and the rows' other columns; images are (3, H, W) float tensors in [0, 1] at the environment's size.
+    """
+    if reward is None or not episodes:
+        return [Scored(None, {}, None) for _ in episodes]
+    from rlkit.rewards import RewardBatch, RewardResult
+
+    columns: dict[str, list[Any]] = {
+        "source_image": [e.source for e in episodes],
+        "output_image": [e.current for e in episodes],
+        "instruction": [e.instruction for e in episodes],
+    }
+    if all(e.target is not None for e in episodes):
+        columns["target_image"] = [e.target for e in episodes]
+    extra_keys = set.intersection(*(set(e.extra_columns()) for e in episodes))
+    for k in sorted(extra_keys - set(columns)):
+        columns[k] = [e.extra_columns()[k] for e in episodes]
+    batch = RewardBatch(list(completions), [e.instruction for e in episodes], columns)
+    result = reward(batch)
+    if not isinstance(result, RewardResult):
+        result = RewardResult(list(result))
+    if len(result.scores) != len(episodes):
+        raise EnvConfigError(f"the reward returned {len(result.scores)} scores for {len(episodes)} episodes")
+    out = []
+    for i in range(len(episodes)):
+        s = result.scores[i]
+        comps = {
+            name: (None if vals[i] is None else float(vals[i])) for name, vals in result.components.items()
+        }
+        reason = result.reasons[i] if i < len(result.reasons) else None
+        out.append(Scored(None if s is None else float(s), comps, reason))
+    return out
+
+
+def observation_arrays(e: Episode) -> dict[str, np.ndarray]:
+    """uint8 (H, W, 3) arrays of the current and source images."""
+    return {"image": to_uint8_hwc(e.current), "source": to_uint8_hwc(e.source)}

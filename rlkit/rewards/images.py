@@ -1,0 +1,104 @@
+"""Image plumbing shared by image-aware rewards and the GRM: convert inputs, render programs in batches."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["as_tensor", "as_tensors", "as_pil", "render_programs"]
+
+
+def as_tensor(image: Any, *, where: str = "image", check: bool = True) -> torch.Tensor:
+    """One image (PIL, HxWx3 array, (3,H,W) or (1,3,H,W) tensor) as a float (3,H,W) tensor in [0, 1].
+
+    ``check`` verifies the value range of tensors (one fused min/max pass); values outside [0, 1] raise.
+    """
+    import torch
+
+    if isinstance(image, torch.Tensor):
+        t = image.detach()
+        if t.ndim == 4 and t.shape[0] == 1:
+            t = t[0]
+        if t.ndim != 3 or t.shape[0] != 3:
+            raise ValueError(f"{where}: expected a (3,H,W) tensor, got shape {tuple(t.shape)}")
+        t = t.float()
+        if check and t.numel():
+            lo, hi = torch.aminmax(t)
+            if lo < -1e-6 or hi > 1 + 1e-6:
+                raise ValueError(f"{where}: tensor values must lie in [0, 1], got [{float(lo):.3g}, {float(hi):.3g}]")
+        return t.cpu()
+    if hasattr(image, "convert") and hasattr(image, "size"):  # PIL.Image
+        arr = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+        return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
+    if isinstance(image, np.ndarray):
+        arr = image
+        if arr.ndim == 2:
+            arr = np.repeat(arr[..., None], 3, axis=2)
+        if arr.ndim != 3 or arr.shape[2] not in (3, 4):
+            raise ValueError(f"{where}: expected an HxWx3 array, got shape {arr.shape}")
+        arr = arr[..., :3]
+        arr = arr.astype(np.float32) / 255.0 if arr.dtype == np.uint8 else arr.astype(np.float32)
+        if arr.size and (arr.min() < -1e-6 or arr.max() > 1 + 1e-6):
+            raise ValueError(f"{where}: float array values must lie in [0, 1]")
+        return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).contiguous()
+    raise TypeError(f"{where}: cannot use {type(image).__name__} as an image (PIL, numpy HxWx3 or torch (3,H,W))")
+
+
+def as_tensors(images: Sequence[Any], *, what: str = "image", check: bool = True) -> list[Any]:
+    """:func:`as_tensor` for each image (None stays None), converting each distinct object once
+    (the G completions of a GRPO group share their source and target images)."""
+    seen: dict[int, Any] = {}
+    out: list[Any] = []
+    for i, img in enumerate(images):
+        if img is None:
+            out.append(None)
+            continue
+        key = id(img)
+        if key not in seen:
+            seen[key] = as_tensor(img, where=f"{what} of sample {i}", check=check)
+        out.append(seen[key])
+    return out
+
+
+def as_pil(image: Any, *, where: str = "image") -> Any:
+    """One image as an RGB ``PIL.Image`` (PIL passes through)."""
+    from PIL import Image
+
+    if isinstance(image, Image.Image):
+        return image.convert("RGB") if image.mode != "RGB" else image
+    t = as_tensor(image, where=where)
+    arr = (t.clamp(0, 1).permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
+    return Image.fromarray(arr)
+
+
+def render_programs(sources: Sequence[Any], programs: Sequence[Any], *, seed: int | None = 0) -> list[Any]:
+    """Apply ``programs[i]`` to ``sources[i]`` with ``rlkit.ops.apply_program``, batching same-size images.
+
+    Returns (3,H,W) tensors; None where the program or the source is None.
+    """
+    import torch
+
+    from rlkit.ops import apply_program
+
+    if len(sources) != len(programs):
+        raise ValueError(f"render_programs: {len(sources)} sources for {len(programs)} programs")
+    out: list[Any] = [None] * len(sources)
+    by_size: dict[tuple[int, int], list[tuple[int, torch.Tensor]]] = {}
+    needed = [src if prog is not None else None for src, prog in zip(sources, programs)]
+    for i, t in enumerate(as_tensors(needed, what="source image")):
+        if t is None:
+            continue
+        by_size.setdefault((t.shape[1], t.shape[2]), []).append((i, t))
+    for items in by_size.values():
+        idx = [i for i, _ in items]
+        stacked = torch.stack([t for _, t in items])
+        with torch.no_grad():
+            rendered = apply_program(stacked, [programs[i] for i in idx], seed=seed)
+        for k, i in enumerate(idx):
+            out[i] = rendered[k]
+    return out
