@@ -151,7 +151,7 @@ class ParsedAction:
             "format": self.format,
             "reasoning": self.reasoning,
             "program": program,
-            "program_dict": program.to_dict() if program is not None else None,
+            "program_dict": program.to_dict() if program is not None else {},
         }
 
 

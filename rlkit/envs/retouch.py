@@ -21,7 +21,8 @@ reward call per step) share this contract, which is stable API:
   of the task; ``truncated`` is always False, left to ``gymnasium.wrappers.TimeLimit``).
 - info: ``step``, ``valid``, ``finished``, ``budget_exhausted``, ``parse_problems``
   [{position, reason}], ``format``,
-  ``reasoning``, ``program`` (the applied ``EditProgram`` or None), ``program_dict``,
+  ``reasoning``, ``program`` (the applied ``EditProgram`` or None), ``program_dict`` (its canonical dict;
+  ``{}`` when nothing was applied, so gymnasium's vector envs can batch it: check ``valid``),
   ``execution_error``, ``reward_components`` {name: value}, ``reward_reason``, ``score``.
 """
 
@@ -216,7 +217,7 @@ def _step_many(
             "score": None,
         }
         if not ok:
-            info["program"], info["program_dict"] = None, None
+            info["program"], info["program_dict"] = None, {}
             reward = cfg.invalid_reward
             info["valid"] = False
         elif i in scored:

@@ -27,7 +27,7 @@ Tool-call text from the model is parsed as JSON by transformers; arguments are n
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -46,7 +46,9 @@ from rlkit.envs.tools.masks import MaskError, masks_from_boxes
 __all__ = [
     "EditRefineToolEnv",
     "RefineToolEnv",
+    "RetouchEnvReward",
     "RetouchToolEnv",
+    "env_rows_from_trl",
     "environment_reward_func",
     "retouch_reward_func",
     "score_environments",
@@ -350,7 +352,99 @@ def environment_reward_func(
     return reward_func
 
 
-_TRL_CONTROL_KWARGS = ("trainer_state", "log_extra", "log_metric", "environments", "completion_ids")
+# trl's own keyword arguments to reward functions (everything else is a dataset column).
+_TRL_CONTROL_KWARGS = ("prompts", "completions", "completion_ids", "trainer_state", "log_extra", "log_metric",
+                       "environments")
+
+
+def env_rows_from_trl(n: int, kwargs: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One environment row per completion from the dataset columns trl passes (lists of length ``n``)."""
+    cols = {k: v for k, v in kwargs.items()
+            if k not in _TRL_CONTROL_KWARGS and isinstance(v, (list, tuple)) and len(v) == n}
+    if "image" not in cols and "images" not in cols:
+        raise EnvConfigError(f"the GRPO dataset needs an 'image' column for the environment (columns passed: "
+                             f"{sorted(cols)}); keep GRPOConfig(remove_unused_columns=False)")
+    return [{k: v[i] for k, v in cols.items()} for i in range(n)]
+
+
+def _component_means(comps: Any) -> dict[str, float]:
+    """Mean of each reward component over the sub-environments that reported it.
+
+    Gymnasium batches a dict-valued info as ``{name: array, "_name": mask}``; a list of dicts is accepted too.
+    """
+    if not comps:
+        return {}
+    values: dict[str, list[float]] = {}
+    if isinstance(comps, Mapping):
+        for k, arr in comps.items():
+            if k.startswith("_"):
+                continue
+            mask = comps.get(f"_{k}")
+            for i, v in enumerate(arr):
+                if (mask is None or mask[i]) and v is not None:
+                    values.setdefault(k, []).append(float(v))
+    else:
+        for c in comps:
+            for k, v in (c or {}).items():
+                if v is not None:
+                    values.setdefault(k, []).append(float(v))
+    return {k: sum(v) / len(v) for k, v in values.items() if v}
+
+
+class RetouchEnvReward:
+    """trl reward function for single-turn GRPO: execute each completion in a one-step ``VectorRetouchEnv``.
+
+    Each completion's text is parsed (never evaluated) and applied to its row's photo (trl's
+    ``image``/``images`` column, plus ``target_image``, ``instruction`` and any columns the reward needs) in
+    one batched engine call; ``reward`` (any rlkit reward, e.g. ``rlkit.rewards.retouchiq_policy_reward()``)
+    scores the results in one call. Malformed completions get ``invalid_reward`` (0.0). Logs
+    ``rewards/<name>/valid_fraction`` and each reward component's mean through trl's ``log_metric``.
+    """
+
+    def __init__(self, reward: Callable[[Any], Any], *, image_size: int | tuple[int, int] = 64,
+                 fmt: str = "auto", name: str | None = None, **env_kwargs: Any) -> None:
+        if "max_steps" in env_kwargs or "reward_mode" in env_kwargs:
+            raise EnvConfigError("RetouchEnvReward runs one-step episodes: max_steps/reward_mode are fixed")
+        self.reward = reward
+        self.image_size = image_size
+        self.fmt = fmt
+        self.env_kwargs = env_kwargs
+        self.__name__ = name or f"retouch_{getattr(reward, 'name', getattr(reward, '__name__', 'reward'))}"
+        self.last_infos: dict[str, Any] | None = None
+
+    def score(self, completions: Sequence[Any], rows: Sequence[Mapping[str, Any]]) -> tuple[list[float], dict]:
+        """Rewards and the env's batched infos for ``completions`` acting on ``rows`` (one step each)."""
+        from rlkit.envs.retouch import VectorRetouchEnv
+        from rlkit.rewards import completion_text
+
+        texts = [completion_text(c) for c in completions]
+        if len(texts) != len(rows):
+            raise EnvConfigError(f"RetouchEnvReward: {len(texts)} completions for {len(rows)} rows")
+        env = VectorRetouchEnv(len(texts), reward=self.reward, image_size=self.image_size, fmt=self.fmt,
+                               max_steps=1, **self.env_kwargs)
+        env.reset(options={"rows": list(rows)})
+        _, rewards, _, _, infos = env.step(texts)
+        return [float(r) for r in rewards], infos
+
+    def __call__(self, prompts: Any = None, completions: Any = None, completion_ids: Any = None,
+                 **kwargs: Any) -> list[float]:
+        if completions is None:
+            raise EnvConfigError(f"{self.__name__}: trl passed no completions")
+        rows = env_rows_from_trl(len(completions), kwargs)
+        rewards, infos = self.score(completions, rows)
+        self.last_infos = infos
+        log_metric = kwargs.get("log_metric")
+        if callable(log_metric):
+            valid = infos.get("valid")
+            if valid is not None:
+                log_metric(f"rewards/{self.__name__}/valid_fraction",
+                           float(sum(bool(v) for v in valid)) / max(len(rewards), 1))
+            for k, v in _component_means(infos.get("reward_components")).items():
+                log_metric(f"rewards/{self.__name__}/{k}", v)
+        return rewards
+
+    def __repr__(self) -> str:
+        return f"RetouchEnvReward({self.reward!r}, image_size={self.image_size!r})"
 
 
 def retouch_reward_func(
@@ -359,37 +453,6 @@ def retouch_reward_func(
     image_size: tuple[int, int] | int = (256, 256),
     name: str | None = None,
     **env_kwargs: Any,
-) -> Callable[..., list[float]]:
-    """A trl reward function that executes each completion in a one-step :class:`RetouchEnv` and scores it.
-
-    For single-turn GRPO (no tool calls): each completion's text is parsed and applied to its row's photo
-    (trl's ``image``/``images`` column, plus ``target_image``, ``instruction`` and any columns the reward
-    needs) in one batched engine call; ``reward`` scores the results in one call. Malformed completions get
-    ``invalid_reward`` (0.0). Logs ``retouch_env/valid_fraction`` through trl's ``log_metric``.
-    """
-    from rlkit.envs.retouch import VectorRetouchEnv
-    from rlkit.rewards import completion_text
-
-    if "max_steps" in env_kwargs or "reward_mode" in env_kwargs:
-        raise EnvConfigError("retouch_reward_func runs one-step episodes: max_steps/reward_mode are fixed")
-
-    def reward_func(prompts: Any = None, completions: Any = None, **kwargs: Any) -> list[float]:
-        if completions is None:
-            raise EnvConfigError("retouch_reward_func: trl passed no completions")
-        n = len(completions)
-        log_metric = kwargs.get("log_metric")
-        columns = {
-            k: v
-            for k, v in kwargs.items()
-            if k not in _TRL_CONTROL_KWARGS and isinstance(v, (list, tuple)) and len(v) == n
-        }
-        rows = [{k: v[i] for k, v in columns.items()} for i in range(n)]
-        venv = VectorRetouchEnv(n, reward=reward, image_size=image_size, max_steps=1, **env_kwargs)
-        venv.reset(options={"rows": rows})
-        _, rewards, _, _, infos = venv.step([completion_text(c) for c in completions])
-        if callable(log_metric):
-            log_metric("retouch_env/valid_fraction", float(sum(bool(v) for v in infos["valid"]) / max(n, 1)))
-        return [float(r) for r in rewards]
-
-    reward_func.__name__ = name or f"retouch_{getattr(reward, 'name', getattr(reward, '__name__', 'reward'))}"
-    return reward_func
+) -> RetouchEnvReward:
+    """A trl reward function that executes each completion in a one-step env: see :class:`RetouchEnvReward`."""
+    return RetouchEnvReward(reward, image_size=image_size, name=name, **env_kwargs)

@@ -61,11 +61,17 @@ def _as_number(where: str, value: Any) -> float:
     return v
 
 
+#: Slider values closer to zero than this are exactly zero (sliders are meaningful to a few decimals).
+ZERO_EPS = 1e-9
+
+
 def _check_param(op: str, name: str, value: Any, clamp: bool, notes: list[ClampNote] | None,
                  local: bool = False) -> float:
     spec = PARAM_SPECS[name]
     where = f"{op}: parameter '{name}'"
     v = _as_number(where, value)
+    if abs(v) < ZERO_EPS:  # below any slider's meaning; a denormal would not survive a rescale to Lightroom's
+        v = 0.0            # -1..+1 local scale, so a round trip could silently drop the adjustment
     lo, hi = spec.lo, spec.hi
     if local:  # a local offset may span the whole range in either direction
         lo, hi = -(spec.hi - spec.lo), spec.hi - spec.lo

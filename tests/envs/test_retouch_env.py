@@ -304,3 +304,15 @@ def test_any_text_action_is_handled_without_raising(text):
         assert info["program"] is not None or info["finished"]
     assert np.isfinite(reward)
     assert terminated == info["finished"]
+
+
+def test_vector_env_batches_infos_when_an_invalid_action_comes_first():
+    """gymnasium merges per-env infos by type: an invalid step must not break a later valid one's info."""
+    rows = _rows()[:2]
+    venv = VectorRetouchEnv(2, rows, reward=L1, image_size=SIZE)
+    venv.reset(options={"rows": rows})
+    _, rewards, _, _, infos = venv.step(["garbage", "{exposure=+1.0}"])
+    assert rewards[0] == 0.0 and rewards[1] > 0.0
+    assert list(infos["valid"]) == [False, True]
+    assert infos["program_dict"]["exposure"][1] == 1.0
+    assert not infos["program_dict"]["_exposure"][0]  # nothing was applied in env 0

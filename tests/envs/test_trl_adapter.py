@@ -243,7 +243,7 @@ def test_retouch_reward_func_executes_single_turn_completions():
     assert scores[1] == 0.0 and scores[2] == pytest.approx(ref, abs=1e-6)
     # the photo went through uint8 PIL, so the exact edit is within quantisation of the float target
     assert scores[0] == pytest.approx(1.0, abs=3e-3)
-    assert logged == {"retouch_env/valid_fraction": pytest.approx(2 / 3)}
+    assert logged["rewards/retouch_l1/valid_fraction"] == pytest.approx(2 / 3)
     assert func.__name__ == "retouch_l1"
 
 

@@ -112,3 +112,18 @@ def test_to_dict_is_json_and_round_trips():
     assert EditProgram.from_dict(d) == p
     assert d["exposure"] == 0.3 and "params" not in d
     assert EditProgram.from_dict({"params": {"exposure": 0.3}}).params == {"exposure": 0.3}
+
+
+def test_negligible_values_are_zero_so_round_trips_keep_the_program():
+    """A denormal local offset (found by hypothesis) is zero: it must not vanish only after a rescale."""
+    from rlkit.ops import parse_program, render_program
+    from rlkit.ops.masks import RadialMask
+
+    prog = EditProgram.from_dict({"exposure": 1e-12, "local": [
+        {"mask": RadialMask(0.5, 0.5, 0.2, 0.2).to_dict(), "params": {"saturation": 5e-324}}]})
+    assert prog.is_identity()
+    kept = EditProgram.from_dict({"exposure": 0.001, "local": [
+        {"mask": RadialMask(0.5, 0.5, 0.2, 0.2).to_dict(), "params": {"saturation": 0.01}}]})
+    back = parse_program(render_program(kept, "jarvis"), "jarvis").program
+    assert back.params == {"exposure": 0.001}
+    assert back.local[0].params["saturation"] == pytest.approx(0.01)

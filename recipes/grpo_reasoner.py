@@ -1,0 +1,32 @@
+"""Reasoning agent of Agentic Retoucher / EditRefiner: SFT with LoRA (r=64, alpha=32) on GenBlemish-style
+diagnoses, then GRPO from the SFT adapter with format + flaw-type + description-similarity rewards.
+
+    accelerate launch --config_file recipes/accelerate_configs/zero3.yaml recipes/grpo_reasoner.py \\
+        --config recipes/reasoner/config_qwen2.5-vl-7b.yaml
+
+Every field of the YAML is also a CLI flag; ``--stages sft`` / ``--stages grpo`` runs one stage
+(``--sft_model_path`` points GRPO at an earlier SFT adapter). See docs/recipes.md.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    from rlkit.train.config import ReasonerArguments, parse_recipe_args
+    from rlkit.train.recipes import run_reasoner
+    from rlkit.train.stages import is_main_process
+
+    script_args, grpo_args, model_args = parse_recipe_args(ReasonerArguments, argv)
+    out = run_reasoner(script_args, grpo_args, model_args)
+    if is_main_process():
+        steps = ", ".join(f"{k}={out[k]}" for k in ("sft_global_step", "grpo_global_step") if k in out)
+        print(f"rlkit reasoner recipe done: stages {out['stages']} ({steps}); output in {grpo_args.output_dir}")
+    if "trainer" in out:
+        out["trainer"].end()  # finish trackers, destroy the process group (clean exit of every rank)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""The two training stages as thin calls over trl: SFT (optionally LoRA) and GRPO (from the SFT result).
+
+Distribution is accelerate's: under ``accelerate launch`` (DDP, DeepSpeed ZeRO-2/3, multi-node) the
+same code runs on every rank. On CPU-only machines DeepSpeed needs a gloo process group created before
+the trainer (ZeRO-3 with a reference model otherwise fails); :func:`init_distributed_for_deepspeed` does it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["init_distributed_for_deepspeed", "train_sft", "train_grpo", "is_main_process", "end_stage"]
+
+
+def is_main_process() -> bool:
+    """Rank 0 (or not distributed): the process that writes files and prints summaries."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def init_distributed_for_deepspeed() -> bool:
+    """Under ``accelerate launch`` with DeepSpeed on a machine without CUDA, start DeepSpeed's process group
+    on gloo (accelerate would pick a backend the CPU lacks). Returns whether it initialised one."""
+    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() != "true":
+        return False
+    import torch
+
+    if torch.cuda.is_available():
+        return False
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return False
+    import deepspeed
+
+    deepspeed.init_distributed(dist_backend="gloo")
+    return True
+
+
+def end_stage(trainer: Any) -> None:
+    """Release a finished stage's trainer so the next stage can build its own accelerator in this process.
+
+    accelerate keeps one global DeepSpeed state per process and refuses a second DeepSpeed ``Accelerator``;
+    the engine is freed and that state reset (the process group is kept), as accelerate's own tests do.
+    """
+    import gc
+
+    from accelerate.state import AcceleratorState, GradientState
+
+    trainer.accelerator.wait_for_everyone()
+    trainer.accelerator.free_memory()
+    AcceleratorState._reset_state()
+    GradientState._reset_state()
+    gc.collect()
+
+
+def _point_deepspeed_at(args: Any) -> None:
+    """transformers reads ZeRO settings from the most recently built TrainingArguments; make it ``args``."""
+    plugin = getattr(args, "deepspeed_plugin", None)
+    if plugin is not None and hasattr(plugin, "set_deepspeed_weakref"):
+        plugin.set_deepspeed_weakref()
+    elif getattr(args, "hf_deepspeed_config", None) is not None:
+        from transformers.integrations.deepspeed import set_hf_deepspeed_config
+
+        set_hf_deepspeed_config(args.hf_deepspeed_config)
+
+
+def _resume_arg(resume: str | bool | None, output_dir: str) -> str | bool | None:
+    """``True``/"last" -> the last checkpoint in ``output_dir`` (error if none); a path must exist."""
+    if resume in (None, False, "", "false", "False"):
+        return None
+    if resume in (True, "true", "True", "last"):
+        from transformers.trainer_utils import get_last_checkpoint
+
+        last = get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None
+        if last is None:
+            raise FileNotFoundError(f"resume_from_checkpoint={resume!r}: no checkpoint-* folder in {output_dir!r}")
+        return last
+    if not Path(str(resume)).is_dir():
+        raise FileNotFoundError(f"resume_from_checkpoint={resume!r} is not a checkpoint folder")
+    return str(resume)
+
+
+def _restore_full_weights(trainer: Any, checkpoint: str | bool | None) -> None:
+    """Load a full-model checkpoint's weights the way ``from_pretrained`` does.
+
+    transformers 5 saves some models (Qwen2.5-VL among them) under their original key names, and the
+    Trainer's resume path loads the file with a plain non-strict ``load_state_dict``: no key matches and
+    the run would silently continue from the *initial* weights. ``from_pretrained`` applies the key
+    mapping, so its state dict is copied in first (adapters and DeepSpeed/FSDP checkpoints load correctly
+    through their own paths and are left alone).
+    """
+    if not checkpoint or trainer.is_deepspeed_enabled or trainer.is_fsdp_enabled:
+        return
+    ckpt = Path(str(checkpoint))
+    if not ((ckpt / "model.safetensors").is_file() or (ckpt / "model.safetensors.index.json").is_file()):
+        return
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    if hasattr(model, "peft_config"):
+        return
+    loaded = type(model).from_pretrained(str(ckpt), dtype=next(model.parameters()).dtype)
+    missing, unexpected = model.load_state_dict(loaded.state_dict(), strict=False)
+    if missing:
+        raise RuntimeError(f"checkpoint {ckpt} lacks weights for {missing[:5]} (+{max(0, len(missing) - 5)} more)")
+    del loaded
+
+
+def train_sft(model: Any, train_dataset: Any, args: Any, *, processing_class: Any = None,
+              peft_config: Any = None, callbacks: Sequence[Any] | None = None,
+              resume_from_checkpoint: str | bool | None = None, save_dir: str | None = None) -> Any:
+    """Stage 1: supervised fine-tuning with trl's SFTTrainer; saves model/adapter + processor to ``save_dir``
+    (default ``args.output_dir``). Returns the trainer."""
+    from trl import SFTTrainer
+
+    init_distributed_for_deepspeed()
+    _point_deepspeed_at(args)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=train_dataset, processing_class=processing_class,
+                         peft_config=peft_config, callbacks=list(callbacks or []))
+    resume = _resume_arg(resume_from_checkpoint, args.output_dir)
+    _restore_full_weights(trainer, resume)
+    trainer.train(resume_from_checkpoint=resume)
+    out = save_dir or args.output_dir
+    trainer.save_model(out)
+    if processing_class is not None and trainer.is_world_process_zero():
+        processing_class.save_pretrained(out)
+    return trainer
+
+
+def train_grpo(model: Any, reward_funcs: Any, train_dataset: Any, args: Any, *, processing_class: Any = None,
+               peft_config: Any = None, callbacks: Sequence[Any] | None = None,
+               resume_from_checkpoint: str | bool | None = None, save_dir: str | None = None,
+               **trainer_kwargs: Any) -> Any:
+    """Stage 2: GRPO with trl's GRPOTrainer; resumes from a checkpoint (step count, optimizer, scheduler and
+    RNG continue); saves the final policy + processor to ``save_dir`` (default ``args.output_dir``)."""
+    from trl import GRPOTrainer
+
+    init_distributed_for_deepspeed()
+    _point_deepspeed_at(args)
+    trainer = GRPOTrainer(model=model, reward_funcs=reward_funcs, args=args, train_dataset=train_dataset,
+                          processing_class=processing_class, peft_config=peft_config,
+                          callbacks=list(callbacks or []), **trainer_kwargs)
+    resume = _resume_arg(resume_from_checkpoint, args.output_dir)
+    _restore_full_weights(trainer, resume)
+    trainer.train(resume_from_checkpoint=resume)
+    out = save_dir or args.output_dir
+    trainer.save_model(out)
+    if processing_class is not None and trainer.is_world_process_zero():
+        processing_class.save_pretrained(out)
+    return trainer
