@@ -15,16 +15,14 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     from rlkit.train.config import RetoucherArguments, parse_recipe_args
     from rlkit.train.recipes import run_retoucher
-    from rlkit.train.stages import is_main_process
+    from rlkit.train.stages import finish_run, is_main_process
 
     script_args, grpo_args, model_args = parse_recipe_args(RetoucherArguments, argv)
     out = run_retoucher(script_args, grpo_args, model_args)
     if is_main_process():
         steps = ", ".join(f"{k}={out[k]}" for k in ("sft_global_step", "grpo_global_step") if k in out)
         print(f"rlkit retoucher recipe done: stages {out['stages']} ({steps}); output in {grpo_args.output_dir}")
-    if "trainer" in out:
-        out["trainer"].end()  # finish trackers, destroy the process group (clean exit of every rank)
-    return 0
+    return finish_run(out.get("trainer"))  # clean exit of every rank (see its docstring)
 
 
 if __name__ == "__main__":

@@ -17,8 +17,10 @@ from rlkit.metrics.scores import editrefiner_overall, viescore_overall
 from rlkit.metrics.text import (
     WORDNET_HELP,
     SentenceSimilarity,
+    cpu_has_fast_bf16,
     meteor,
     normalize_label,
+    resolve_dtype,
     rouge_l,
     sentence_similarity,
     tokenize,
@@ -28,7 +30,7 @@ from rlkit.metrics.text import (
 __all__ = [
     "auc_judd", "nss", "cc", "sim", "kld", "saliency_metrics", "saliency_scores", "SALIENCY_METRICS", "KLD_EPS",
     "type_accuracy", "normalize_label", "rouge_l", "meteor", "tokenize", "SentenceSimilarity",
-    "sentence_similarity", "WORDNET_HELP",
+    "sentence_similarity", "WORDNET_HELP", "cpu_has_fast_bf16", "resolve_dtype",
     "srcc", "krcc", "plcc", "logistic4", "fit_logistic4",
     "l1", "l2", "psnr", "ssim", "rgb_to_lab", "delta_e76", "delta_e2000",
     "editrefiner_overall", "viescore_overall",

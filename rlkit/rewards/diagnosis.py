@@ -12,13 +12,12 @@ paired by :func:`match_diagnoses`; unpaired flaws (too many or too few predicted
 from __future__ import annotations
 
 import json
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from rlkit.metrics.text import cpu_has_fast_bf16, resolve_dtype
 from rlkit.policies.diagnosis import Diagnosis, parse_diagnosis
 from rlkit.rewards.base import Reward, RewardBatch, RewardResult
 
@@ -153,73 +152,6 @@ class TypeAccuracyReward(_DiagnosisReward):
         return RewardResult(scores, reasons=reasons)
 
 
-_FAST_BF16: bool | None = None
-
-
-def cpu_has_fast_bf16() -> bool:
-    """True when this CPU multiplies bfloat16 natively (Intel AMX or AVX512-BF16 flags in /proc/cpuinfo)."""
-    global _FAST_BF16
-    if _FAST_BF16 is None:
-        try:
-            with open("/proc/cpuinfo") as f:
-                flags = next((line for line in f if line.startswith("flags")), "").split()
-        except OSError:
-            flags = []
-        _FAST_BF16 = "amx_bf16" in flags or "avx512_bf16" in flags
-    return _FAST_BF16
-
-
-_BF16_MODELS: dict[tuple[str, str], Any] = {}
-_BF16_LOCK = threading.Lock()
-
-
-class _LowPrecision:
-    """``embed`` of a :class:`rlkit.metrics.SentenceSimilarity` model run in bfloat16 (one copy per process)."""
-
-    def __init__(self, sim: Any) -> None:
-        self.sim = sim
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        import copy
-
-        import torch
-
-        key = (str(self.sim.model_path), str(self.sim.device))
-        with _BF16_LOCK:
-            if key not in _BF16_MODELS:
-                _BF16_MODELS[key] = copy.deepcopy(self.sim.model).to(torch.bfloat16)
-            model = _BF16_MODELS[key]
-        emb = model.encode(list(texts), batch_size=self.sim.batch_size, convert_to_tensor=True,
-                           show_progress_bar=False).float()
-        emb = emb / emb.norm(dim=1, keepdim=True).clamp_min(1e-12)
-        return emb.cpu().numpy()
-
-
-class _EmbeddingCache:
-    """LRU cache of unit sentence embeddings keyed by text (references repeat across a GRPO group)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._d: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def embed(self, sim: Any, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        uniq = list(dict.fromkeys(texts))
-        with self._lock:
-            out = {t: self._d[t] for t in uniq if t in self._d}
-        todo = [t for t in uniq if t not in out]
-        if todo:
-            emb = sim.embed(todo)
-            with self._lock:
-                for t, e in zip(todo, emb):
-                    out[t] = e
-                    self._d[t] = e
-                    self._d.move_to_end(t)
-                while len(self._d) > self.size:
-                    self._d.popitem(last=False)
-        return out
-
-
 class DescriptionSimilarityReward(_DiagnosisReward):
     """Description similarity: over matched flaw pairs, ``max(0, cos)`` of sentence embeddings
     (EditRefiner; ``method="embedding"``, default all-MiniLM-L6-v2 via ``rlkit.metrics.SentenceSimilarity``)
@@ -242,23 +174,20 @@ class DescriptionSimilarityReward(_DiagnosisReward):
             raise ValueError(f"DescriptionSimilarityReward: dtype={dtype!r}; expected auto, float32 or bfloat16")
         super().__init__(reference_column, name)
         self.method, self.model_path, self.device, self.clip_negative = method, model_path, device, clip_negative
-        self.dtype = dtype
+        self.dtype, self.cache_size = dtype, cache_size
         self._sim: Any = None
-        self._cache = _EmbeddingCache(cache_size)
 
     @property
     def resolved_dtype(self) -> str:
         """The dtype actually used ("auto" resolved for this machine and device)."""
-        if self.dtype != "auto":
-            return self.dtype
-        return "bfloat16" if str(self.device) == "cpu" and cpu_has_fast_bf16() else "float32"
+        return resolve_dtype(self.dtype, self.device)
 
     def _similarity(self) -> Any:
         if self._sim is None:
             from rlkit.metrics import SentenceSimilarity
 
-            sim = SentenceSimilarity(self.model_path, device=self.device)
-            self._sim = sim if self.resolved_dtype == "float32" else _LowPrecision(sim)
+            self._sim = SentenceSimilarity(self.model_path, device=self.device, dtype=self.dtype,
+                                           cache_size=self.cache_size)
         return self._sim
 
     def pair_scores(self, a: Sequence[str], b: Sequence[str]) -> np.ndarray:
@@ -269,9 +198,7 @@ class DescriptionSimilarityReward(_DiagnosisReward):
             from rlkit.metrics import rouge_l
 
             return np.asarray(rouge_l(list(a), list(b)), dtype=np.float64)
-        emb = self._cache.embed(self._similarity(), list(a) + list(b))
-        cos = np.array([float(np.dot(emb[x], emb[y])) for x, y in zip(a, b)], dtype=np.float64)
-        cos = np.clip(cos, -1.0, 1.0)
+        cos = self._similarity()(list(a), list(b))  # embeds each distinct text once, LRU-cached
         return np.maximum(cos, 0.0) if self.clip_negative else cos
 
     def compute(self, batch: RewardBatch) -> RewardResult:

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["init_distributed_for_deepspeed", "train_sft", "train_grpo", "is_main_process", "end_stage"]
+__all__ = ["init_distributed_for_deepspeed", "train_sft", "train_grpo", "is_main_process", "end_stage",
+           "finish_run"]
 
 
 def is_main_process() -> bool:
@@ -54,6 +55,29 @@ def end_stage(trainer: Any) -> None:
     AcceleratorState._reset_state()
     GradientState._reset_state()
     gc.collect()
+
+
+def finish_run(trainer: Any | None, code: int = 0) -> int:
+    """End a recipe: finish the trainer's trackers and process group, then exit this rank.
+
+    Multi-process CPU runs (gloo, DeepSpeed on CPU) sometimes abort at interpreter teardown, after every
+    output is written ("terminate called without an active exception": a native thread destroyed while
+    joinable, seen under load in CI). Such ranks therefore leave with ``os._exit`` once stdio is flushed
+    and every rank has finished; single-process runs return ``code`` normally.
+    """
+    import sys
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if trainer is not None:
+        trainer.end()  # finish trackers, destroy the process group
+    if world > 1:
+        import torch
+
+        if not torch.cuda.is_available():
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    return code
 
 
 def _point_deepspeed_at(args: Any) -> None:

@@ -1,0 +1,164 @@
+"""The fast paths of rlkit.metrics (saliency: uint32 sort keys, folded SIM/KLD, threads; text: embedding
+cache, bfloat16) give the same values as the references (pysaliency / float32 sentence-transformers)."""
+
+import numpy as np
+import pytest
+import torch
+
+from rlkit.metrics import SentenceSimilarity, auc_judd, cc, kld, nss, saliency_metrics, sim
+
+
+def _maps(n=3, h=96, w=80, seed=0):
+    rng = np.random.default_rng(seed)
+    pred = rng.random((n, h, w)) ** 2
+    gt = rng.random((n, h, w)) ** 4
+    fix = rng.random((n, h, w)) > 0.97
+    return pred, gt, fix
+
+
+def _ref_all(pysal, pysal_auc_judd, pred, gt, fix):
+    pm, _ = pysal
+    out = {k: [] for k in ("auc_judd", "nss", "cc", "kld")}
+    for i in range(pred.shape[0]):
+        ys, xs = np.nonzero(fix[i])
+        out["auc_judd"].append(pysal_auc_judd(pred[i][fix[i]], pred[i][~fix[i]]))
+        out["nss"].append(np.mean(pm.NSS(pred[i], xs, ys)))
+        out["cc"].append(pm.CC(pred[i], gt[i]))
+        out["kld"].append(pm.MIT_KLDiv(pred[i], gt[i]))
+    return {k: np.array(v) for k, v in out.items()}
+
+
+def _mit_auc_judd(p, f):
+    """MIT AUC_Judd.m (jitter=0) written out: thresholds = sorted fixated values, tp = i/Nf,
+    fp = (sum(p >= thr) - i) / (Npix - Nf), trapezoid with (0,0) and (1,1)."""
+    thr = np.sort(p[f])[::-1]
+    nf, npix = thr.size, p.size
+    tp, fp = [0.0], [0.0]
+    for i, t in enumerate(thr, start=1):
+        tp.append(i / nf)
+        fp.append((np.count_nonzero(p >= t) - i) / (npix - nf))
+    tp.append(1.0)
+    fp.append(1.0)
+    return float(np.trapezoid(tp, fp))
+
+
+@pytest.mark.parametrize("case", ["continuous", "ties", "negative", "offset"])
+def test_large_float64_maps_match_pysaliency(pysal, pysal_auc_judd, case):
+    # >= 4096 pixels: AUC-Judd uses uint32 sort keys (exact, with a float64 fallback when keys are ambiguous),
+    # SIM/KLD the chunked folded formulas, CC/NSS the dot products of the statistics pass.
+    pred, gt, fix = _maps()
+    if case == "ties":  # quantised: many non-fixated pixels tie with thresholds -> the float64 fallback
+        pred = np.round(pred * 64) / 64
+    elif case == "negative":  # negative predictions are shifted before KLD: the shifted branch
+        pred = pred - 0.3
+    elif case == "offset":  # mean >> spread: the centred recomputation guards the dot products
+        pred = pred * 0.05 + 100.0
+    ref = _ref_all(pysal, pysal_auc_judd, pred, gt, fix)
+    if case == "ties":  # pysaliency breaks ties differently from MIT's AUC_Judd.m; use the MIT loop itself
+        ref["auc_judd"] = np.array([_mit_auc_judd(pred[i], fix[i]) for i in range(pred.shape[0])])
+    per = saliency_metrics(pred, gt, fixations=fix, ddof=0)
+    for k, tol in (("auc_judd", 1e-12), ("nss", 1e-9), ("cc", 1e-9), ("kld", 1e-10)):
+        np.testing.assert_allclose(per[k], ref[k], atol=tol, rtol=0, err_msg=f"{case}: {k}")
+    # the single-metric calls take the same path
+    np.testing.assert_allclose(auc_judd(pred, fix), ref["auc_judd"], atol=1e-12, rtol=0)
+    np.testing.assert_allclose(nss(pred, fix, ddof=0), ref["nss"], atol=1e-9, rtol=0)
+
+
+def test_sim_fast_path_matches_mit_definition_by_hand():
+    pred, gt, _ = _maps(seed=3)
+    gt = gt + 0.2  # positive minimum: SIM's min-max shift of the ground truth
+    for i in range(pred.shape[0]):
+        p = (pred[i] - pred[i].min()) / (pred[i] - pred[i].min()).sum()
+        g = (gt[i] - gt[i].min()) / (gt[i] - gt[i].min()).sum()
+        assert sim(pred[i], gt[i])[0] == pytest.approx(np.minimum(p, g).sum(), abs=1e-12)
+    # constant prediction (uniform density) takes the plain path
+    g0 = (gt[0] - gt[0].min()) / (gt[0] - gt[0].min()).sum()
+    assert sim(np.ones_like(gt[0]), gt[0])[0] == pytest.approx(np.minimum(1 / gt[0].size, g0).sum(), abs=1e-12)
+
+
+def test_kld_fast_path_matches_formula_with_zero_pixels():
+    pred, gt, _ = _maps(seed=5)
+    pred[:, :10] = 0.0  # p = 0 where g > 0: eps keeps the ratio finite
+    gt[:, -10:] = 0.0
+    eps = 2.2204e-16
+    for i in range(pred.shape[0]):
+        p, g = pred[i] / pred[i].sum(), gt[i] / gt[i].sum()
+        assert kld(pred[i], gt[i])[0] == pytest.approx(np.sum(g * np.log(eps + g / (p + eps))), rel=1e-10)
+
+
+def test_threads_give_identical_results_and_bad_value_is_rejected():
+    pred, gt, fix = _maps(n=5, h=128, w=130)
+    one = saliency_metrics(pred, gt, fixations=fix, threads=1)
+    two = saliency_metrics(pred, gt, fixations=fix, threads=3)
+    for k in one:
+        np.testing.assert_array_equal(one[k], two[k])
+    with pytest.raises(ValueError, match="threads"):
+        cc(pred, gt, threads=0)
+
+
+def test_nan_in_large_batch_names_the_image_and_huge_finite_values_are_fine():
+    pred, gt, fix = _maps(n=3)
+    bad = pred.copy()
+    bad[2, 5, 5] = np.nan
+    with pytest.raises(ValueError, match=r"pred: contains NaN or inf \(image indices \[2\]\)"):
+        saliency_metrics(bad, gt, fixations=fix)
+    big = pred * 1e306  # sums overflow to inf, values are finite: not an error
+    assert np.isfinite(auc_judd(big, fix)).all()
+    neg = gt.copy()
+    neg[1, 0, 0] = -1.0
+    with pytest.raises(ValueError, match=r"non-negative \(negative values in images \[1\]\)"):
+        kld(pred, neg)
+
+
+def test_float32_large_maps_close_to_float64():
+    pred, gt, fix = _maps(n=2, h=128, w=128, seed=7)
+    a = saliency_metrics(pred, gt, fixations=fix)
+    b = saliency_metrics(torch.tensor(pred, dtype=torch.float32), gt.astype(np.float32), fixations=fix)
+    for k in ("auc_judd", "nss", "cc", "sim", "kld"):
+        np.testing.assert_allclose(b[k], a[k], atol=1e-5, rtol=0, err_msg=k)
+
+
+# ---------------------------------------------------------------- sentence similarity
+
+A = ["a hand with six fingers", "the sky is overexposed", "the text on the sign is garbled",
+     "a face with a melted eye", "the cup handle is duplicated", "the wheel is warped", "fur looks plastic"]
+B = ["the hand has an extra finger", "blown-out sky", "unreadable letters on a sign", "an eye melts",
+     "two handles on the mug", "a bent bicycle wheel", "the cat fur is smooth like plastic"]
+
+
+def test_embedding_cache_embeds_each_text_once(monkeypatch):
+    sim_ = SentenceSimilarity(cache_size=1000)
+    calls = []
+    orig = SentenceSimilarity._encode
+
+    def counting(self, texts):
+        calls.append(list(texts))
+        return orig(self, texts)
+
+    monkeypatch.setattr(SentenceSimilarity, "_encode", counting)
+    refs = [f"reference {i} about a {w}" for i, w in enumerate(["hand", "sky", "sign"])]
+    a = [f"completion {i}" for i in range(6)]
+    b = [refs[i // 2] for i in range(6)]  # GRPO-like: each reference repeated for 2 completions
+    first = sim_(a, b)
+    assert sorted(calls[0]) == sorted(set(a) | set(refs))  # distinct texts only
+    second = sim_(a[::-1], b[::-1])  # all cached: no model call
+    assert len(calls) == 1
+    np.testing.assert_allclose(second, first[::-1], atol=1e-7)
+    # same values as without the cache (independent instance, cache off)
+    np.testing.assert_allclose(SentenceSimilarity(cache_size=0)(a, b), first, atol=1e-6)
+
+
+def test_bfloat16_close_to_float32_and_threads_restored():
+    ref = SentenceSimilarity(cache_size=0)(A, B)
+    before = torch.get_num_threads()
+    fast = SentenceSimilarity(dtype="bfloat16", num_threads=1, cache_size=0)(A, B)
+    assert torch.get_num_threads() == before
+    assert np.abs(fast - ref).max() <= 0.02
+    assert np.argmax(fast) == np.argmax(ref)
+
+
+@pytest.mark.parametrize("kw, match", [({"dtype": "float16"}, "dtype"), ({"cache_size": -1}, "cache_size"),
+                                       ({"num_threads": 0}, "num_threads"), ({"batch_size": 0}, "batch_size")])
+def test_sentence_similarity_bad_options(kw, match):
+    with pytest.raises(ValueError, match=match):
+        SentenceSimilarity(**kw)
