@@ -7,6 +7,10 @@ learning_rate = 0 so that both generate exactly the same completions (the compar
 path alone, not different text lengths). The rlkit run executes every completion in VectorRetouchEnv and
 scores it with ``retouchiq_policy_reward`` (format + L1 to the expert image); the baseline returns 1.0.
 Runs alternate (baseline, rlkit, baseline, rlkit, ...) and the median step time of each is compared.
+
+An untrained tiny policy writes no parseable program, so the engine never runs; for a realistic reward
+path pass a trained one, e.g. the quickstart's: ``--policy rlkit-quickstart/grpo`` (90% valid programs).
+Measured 2026-11-22 on 2 idle cores with that policy: +1.1% per step (the reward call 5% of a trl step).
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ Tool-call text from the model is parsed as JSON by transformers; arguments are n
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -411,6 +412,10 @@ class RetouchEnvReward:
         self.env_kwargs = env_kwargs
         self.__name__ = name or f"retouch_{getattr(reward, 'name', getattr(reward, '__name__', 'reward'))}"
         self.last_infos: dict[str, Any] | None = None
+        # One vector env per batch size, reused across calls: building one batches gymnasium spaces by
+        # deep copy, which cost ~4x the whole step at tiny scale; reset(rows=...) re-arms it each call.
+        self._envs: dict[int, Any] = {}
+        self._lock = threading.Lock()
 
     def score(self, completions: Sequence[Any], rows: Sequence[Mapping[str, Any]]) -> tuple[list[float], dict]:
         """Rewards and the env's batched infos for ``completions`` acting on ``rows`` (one step each)."""
@@ -420,10 +425,14 @@ class RetouchEnvReward:
         texts = [completion_text(c) for c in completions]
         if len(texts) != len(rows):
             raise EnvConfigError(f"RetouchEnvReward: {len(texts)} completions for {len(rows)} rows")
-        env = VectorRetouchEnv(len(texts), reward=self.reward, image_size=self.image_size, fmt=self.fmt,
-                               max_steps=1, **self.env_kwargs)
-        env.reset(options={"rows": list(rows)})
-        _, rewards, _, _, infos = env.step(texts)
+        with self._lock:
+            env = self._envs.get(len(texts))
+            if env is None:
+                env = self._envs[len(texts)] = VectorRetouchEnv(
+                    len(texts), reward=self.reward, image_size=self.image_size, fmt=self.fmt, max_steps=1,
+                    **self.env_kwargs)
+            env.reset(options={"rows": list(rows)})
+            _, rewards, _, _, infos = env.step(texts)
         return [float(r) for r in rewards], infos
 
     def __call__(self, prompts: Any = None, completions: Any = None, completion_ids: Any = None,

@@ -270,3 +270,23 @@ def test_edit_refine_tools_report_tool_failures_and_undo_programs():
     assert env.undo() == "undid the last edit" and len(env.episode.programs) == 1
     assert env.undo() == "undid the last edit" and env.episode.programs == []
     assert torch.equal(env.episode.current, start)
+
+
+def test_env_reward_reuses_its_env_without_leaking_state_between_calls():
+    """A reused RetouchEnvReward gives each call exactly what a fresh one gives (rows and images re-armed)."""
+    from rlkit.envs import RetouchEnvReward
+
+    row = _row()
+    pil = to_pil(row["image"])
+    dark = to_pil(resize(load_image(pil), SIZE) * 0.5)
+    calls = [
+        (["{exposure=+0.6}", "garbage"], [pil, pil]),
+        (["garbage", "{exposure=-0.3}"], [dark, pil]),
+        (["{exposure=+0.6}", "{exposure=+0.6}"], [dark, dark]),
+    ]
+    reused = RetouchEnvReward(L1, image_size=SIZE)
+    for texts, images in calls:
+        kwargs = {"image": images, "target_image": [row["target_image"]] * 2, "instruction": ["x"] * 2}
+        fresh = RetouchEnvReward(L1, image_size=SIZE)(completions=texts, **kwargs)
+        assert reused(completions=texts, **kwargs) == fresh
+    assert len(reused._envs) == 1
