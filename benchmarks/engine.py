@@ -80,6 +80,8 @@ def _bench_size(x: torch.Tensor, program: EditProgram, args: argparse.Namespace)
               f"  (compile {t_compile:.1f} s; {t_eager / t_comp:.2f}x eager)")
     if not args.no_kornia:
         _vs_kornia(x, dev, args.reps, compile_too=not args.no_compile)
+    if not args.no_fusion:
+        _vs_unfused(x, dev, args.reps, compile_too=not args.no_compile)
 
 
 def main() -> None:
@@ -90,6 +92,7 @@ def main() -> None:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile measurements")
     ap.add_argument("--no-kornia", action="store_true")
+    ap.add_argument("--no-fusion", action="store_true", help="skip the fused-LUT vs stage-by-stage comparison")
     args = ap.parse_args()
     torch.set_grad_enabled(False)
     print(f"device={args.device} threads={torch.get_num_threads()} torch={torch.__version__} batch={args.batch}")
@@ -124,6 +127,36 @@ def _vs_kornia(x: torch.Tensor, dev: str, reps: int, compile_too: bool) -> None:
         print(line)
     print("(ratio = kornia cost / ours; >= 1 means ours is no slower. Ours includes the sRGB->linear->sRGB "
           "round trip that kornia's gamma-space ops skip.)")
+
+
+CURVE = {"master": [[0, 8], [64, 56], [128, 136], [192, 210], [255, 250]], "red": [[0, 0], [128, 140], [255, 255]]}
+
+
+def _vs_unfused(x: torch.Tensor, dev: str, reps: int, compile_too: bool) -> None:
+    """The engine's 1-D LUT fusions against the same programs run stage by stage (fusion switched off)."""
+    import rlkit.ops.engine as eng
+
+    progs = [
+        ("exposure (fully fused)", EditProgram({"exposure": 0.5})),
+        ("exp + WB + curves (fully)", EditProgram.from_dict({"exposure": 0.5, "temperature": 15, "tint": -5,
+                                                             "tone_curve": CURVE})),
+        ("10-op + 2 masks + curves (tail)", EditProgram.from_dict({**TEN_OPS, "tone_curve": CURVE})),
+    ]
+    progs[2] = (progs[2][0], EditProgram(progs[2][1].params, curves=progs[2][1].curves, local=LOCALS))
+    saved = eng._fusible, eng._tail_tables
+    print(f"{'fusion (passes)':<32} {'unfused':>8} {'fused':>6} {'speedup':>7}"
+          + (f" {'unfused C':>10} {'fused C':>8} {'speedup':>7}" if compile_too else ""))
+    for name, p in progs:
+        row = []
+        for comp in ([False, True] if compile_too else [False]):
+            try:
+                eng._fusible, eng._tail_tables = (lambda *a: False), (lambda *a: None)
+                _, pu = passes(lambda p=p, c=comp: apply_program(x, p, compile=c), x, dev, reps)
+            finally:
+                eng._fusible, eng._tail_tables = saved
+            _, pf = passes(lambda p=p, c=comp: apply_program(x, p, compile=c), x, dev, reps)
+            row.append(f" {pu:{10 if comp else 8}.1f} {pf:{8 if comp else 6}.1f} {pu / pf:6.2f}x")
+        print(f"{name:<32}" + "".join(row))
 
 
 if __name__ == "__main__":

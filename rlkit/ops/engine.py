@@ -14,6 +14,12 @@ Pipeline order (one documented order, linear light unless noted):
 9. clamp to [0, 1], encode linear -> sRGB
 10. point tone curves (master, then R/G/B) in display space, then seeded grain; clamp to [0, 1]
 
+Fused 1-D paths (same results to < 1e-5, see docs/engine.md): a program whose only active ops are
+per-channel functions of the value (exposure, white balance, point curves; grain comes after) runs as ONE
+sampled 1-D map per channel per image (steps 1, 3, 9, 10 composed, evaluated exactly through the stages
+in float64, applied by linear interpolation); otherwise, with point curves, steps 9-10 (clamp, encode,
+curves) are one such map. Neither is used while autograd records slider gradients.
+
 Local adjustments add their (mask-weighted) offsets to the global slider values per pixel before each
 step. All formulas are smooth in the continuous sliders, so :func:`apply_params` with tensors that
 require grad gives gradients.
@@ -452,7 +458,8 @@ def _grain(x: torch.Tensor, P: _Params, seeds: list[int]) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------------------------------- driver
-def _render(x: torch.Tensor, P: _Params, luts: torch.Tensor | None) -> torch.Tensor:
+def _render(x: torch.Tensor, P: _Params, luts: torch.Tensor | None,
+            tail: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     lin = srgb_to_linear(x)
     lin = _detail(lin, P)
     lin = lin.clamp_min_(0.0) if _inplace(lin) else lin.clamp_min(0.0)  # no negative light from here on
@@ -463,6 +470,8 @@ def _render(x: torch.Tensor, P: _Params, luts: torch.Tensor | None) -> torch.Ten
     lin = _grading(lin, P)
     lin = _vignette(lin, P)
     lin = _sharpen(lin, P)
+    if tail is not None:  # clamp, encode and the point curves as one sampled 1-D map (see _tail_tables)
+        return _lut_lerp(lin, *tail, sqrt=True)
     out = linear_to_srgb(lin.clamp_(0.0, 1.0) if _inplace(lin) else lin.clamp(0.0, 1.0))
     if luts is not None:
         out = _apply_lut(out, luts[:, :1].expand(-1, 3, -1).contiguous())
@@ -473,7 +482,8 @@ def _render(x: torch.Tensor, P: _Params, luts: torch.Tensor | None) -> torch.Ten
 _COMPILED: dict[str, Any] = {}
 
 
-def _render_compiled(x: torch.Tensor, P: _Params, luts: torch.Tensor | None) -> torch.Tensor:
+def _render_compiled(x: torch.Tensor, P: _Params, luts: torch.Tensor | None,
+                     tail: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     fn = _COMPILED.get("render")
     if fn is None:
         try:
@@ -483,20 +493,121 @@ def _render_compiled(x: torch.Tensor, P: _Params, luts: torch.Tensor | None) -> 
                 if hasattr(cfg, name) and getattr(cfg, name) < 64:
                     setattr(cfg, name, 64)
 
-            def core(x: torch.Tensor, values: dict, local: dict, luts: torch.Tensor | None) -> torch.Tensor:
-                return _render(x, _Params(x.shape[0], x.device, values, local), luts)
+            def core(x: torch.Tensor, values: dict, local: dict, luts: torch.Tensor | None,
+                     tail: tuple | None) -> torch.Tensor:
+                return _render(x, _Params(x.shape[0], x.device, values, local), luts, tail)
 
             fn = torch.compile(core, dynamic=False)
         except Exception:  # noqa: BLE001 - compile unavailable: eager
             fn = False
         _COMPILED["render"] = fn
     if fn is False:
-        return _render(x, P, luts)
+        return _render(x, P, luts, tail)
     try:
-        return fn(x, dict(P.values), dict(P.local), luts)
+        return fn(x, dict(P.values), dict(P.local), luts, tail)
     except Exception:  # noqa: BLE001 - any compiler failure falls back to eager
         _COMPILED["render"] = False
-        return _render(x, P, luts)
+        return _render(x, P, luts, tail)
+
+
+# ---------------------------------------------------------------------------------------------- fused 1-D path
+# Programs whose every active op is a per-channel function of the pixel value (exposure, white balance,
+# point curves; grain runs after rendering) collapse, with sRGB decode/encode and the clamps, into ONE
+# 1-D function per channel per image. It is sampled exactly through the real stages (float64 grid) and
+# applied by linear interpolation: one gather-and-lerp instead of two transcendental passes and more.
+_FUSE_INTERVALS = 4 * (_LUT_SIZE - 1)  # a refinement of the curve-LUT grid: a curve's knots are grid nodes
+_FUSIBLE = frozenset({"exposure", "temperature", "tint", "grain_amount", "grain_size"})
+
+
+def _fusible(x: torch.Tensor, P: _Params, luts: torch.Tensor | None) -> bool:
+    """True when :func:`_render` is a per-channel pointwise map of ``x`` that a sampled LUT reproduces.
+
+    Not when a slider needs gradients (the LUT would carry them only approximately), when local maps
+    make the gain spatial, or when ``x`` has values above 1 or NaN (outside the sampled domain; values
+    below 0 are exact: the pipeline maps them to black like 0).
+    """
+    if P.local or not set(P.values) <= _FUSIBLE:
+        return False
+    if torch.is_grad_enabled() and (any(v.requires_grad for v in P.values.values())
+                                    or (luts is not None and luts.requires_grad)):
+        return False
+    return bool(x.max() <= 1.0)
+
+
+def _fused_tables(P: _Params, luts: torch.Tensor | None, device: torch.device
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+    """(top, vals, slope): per image and channel, inputs >= top map to a constant (the linear-light clamp
+    at white), and f(x) = vals[i] + slope[i] * frac on ``_FUSE_INTERVALS`` equal steps of [0, top].
+
+    Placing the white-clip knee exactly on the last node keeps the result within float rounding there.
+    None for gains so extreme (unclamped apply_params values) that the knee underflows float32.
+    """
+    n = P.n
+    with torch.no_grad():
+        g = torch.ones(n, 3, 1, 1, dtype=torch.float64, device=device)
+        g = _gain(g, P).double().reshape(n, 3, 1)  # the real per-channel gain (exposure x white balance)
+        # decode(top) * g == 1  ->  top = encode(1 / g) (exactly 1 when g <= 1)
+        top = linear_to_srgb((1.0 / g).clamp(max=1.0)).clamp(0.0, 1.0)
+        if not bool(top.min() >= 1e-6):
+            return None
+        t = torch.linspace(0.0, 1.0, _FUSE_INTERVALS + 1, dtype=torch.float64, device=device)
+        grid = (t.view(1, 1, -1) * top).unsqueeze(2)  # (n,3,1,K)
+        f = _render(grid, P, luts).reshape(n, 3, -1)
+        slope = torch.cat([f[..., 1:] - f[..., :-1], torch.zeros_like(f[..., :1])], dim=-1)
+    return top.float(), f.float().contiguous(), slope.float().contiguous()
+
+
+def _lut_lerp(x: torch.Tensor, top: torch.Tensor, vals: torch.Tensor, slope: torch.Tensor,
+              sqrt: bool = False) -> torch.Tensor:
+    """Evaluate the fused tables at x (N,C,H,W) (at sqrt(x) for sqrt-spaced tables); differentiable w.r.t. x
+    (slope of the segment)."""
+    n, c, h, w = x.shape
+    k = vals.shape[-1] - 1
+    pos = torch.clamp(x.reshape(n, c, h * w), min=torch.zeros_like(top), max=top)
+    fast = _inplace(pos) and not torch.compiler.is_compiling()
+    if sqrt:
+        pos = pos.sqrt_() if fast else pos.sqrt()
+    scale = k / top
+    pos = pos.mul_(scale) if fast else pos * scale
+    i0 = pos.long()  # floor, as pos >= 0; pos <= k (+ rounding) < k + 1, and slope[k] == 0
+    frac = pos.frac_() if fast else pos - i0
+    out = torch.gather(vals, 2, i0)
+    s = torch.gather(slope, 2, i0)
+    out = out.addcmul_(s, frac) if fast else out + s * frac
+    return out.reshape(n, c, h, w)
+
+
+def _tail_tables(luts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Tables for the pipeline's tail (clamp to [0,1], sRGB encode, master then R/G/B point curves, clamp):
+    one 1-D map per channel per image, sampled exactly in float64 on a sqrt-spaced grid of linear light
+    (dense where encode bends most), so it replaces a pow and two curve lookups by one lerp."""
+    n = luts.shape[0]
+    with torch.no_grad():
+        u = torch.linspace(0.0, 1.0, _FUSE_INTERVALS + 1, dtype=torch.float64, device=luts.device)
+        out = linear_to_srgb(u * u).view(1, 1, 1, -1).expand(n, 3, 1, -1).contiguous()
+        out = _apply_lut(out, luts[:, :1].expand(-1, 3, -1).contiguous())
+        f = _apply_lut(out, luts[:, 1:]).clamp(0.0, 1.0).reshape(n, 3, -1)
+        slope = torch.cat([f[..., 1:] - f[..., :-1], torch.zeros_like(f[..., :1])], dim=-1)
+    top = torch.ones(n, 3, 1, device=luts.device)
+    return top, f.float().contiguous(), slope.float().contiguous()
+
+
+def _lut_lerp_compiled(x: torch.Tensor, top: torch.Tensor, vals: torch.Tensor, slope: torch.Tensor
+                       ) -> torch.Tensor:
+    fn = _COMPILED.get("lut")
+    if fn is None:
+        try:
+            fn = torch.compile(_lut_lerp, dynamic=False)
+        except Exception:  # noqa: BLE001 - compile unavailable: eager
+            fn = False
+        _COMPILED["lut"] = fn
+    if fn is False:
+        return _lut_lerp(x, top, vals, slope)
+    try:
+        return fn(x, top, vals, slope)
+    except Exception:  # noqa: BLE001 - any compiler failure falls back to eager
+        _COMPILED["lut"] = False
+        return _lut_lerp(x, top, vals, slope)
 
 
 def _normalise_programs(programs: Any, n: int) -> list[EditProgram]:
@@ -609,13 +720,24 @@ def _run(images: torch.Tensor, x: torch.Tensor, values: dict[str, torch.Tensor],
             raise ProgramError(f"local parameter {name!r} is not supported")
     luts = None
     if any(curves):
+        if bool(torch.isnan(x).any()):  # a NaN has no place on a lookup table: say so instead of a gather error
+            raise ValueError("apply_program: images contain NaN values; point tone curves need finite inputs "
+                             "(check the image source, or torch.nan_to_num the batch)")
         ident = torch.linspace(0.0, 1.0, _LUT_SIZE)
         rows = []
         for c in curves:
             rows.append(torch.stack([curve_lut(c[ch]) if ch in c else ident for ch in CURVE_CHANNELS]))
         luts = torch.stack(rows).to(x.device)
     P = _Params(n, x.device, values, local)
-    out = _render_compiled(x, P, luts) if compile else _render(x, P, luts)
+    tables = _fused_tables(P, luts, x.device) if _fusible(x, P, luts) else None
+    if tables is not None:
+        out = _lut_lerp_compiled(x, *tables) if compile else _lut_lerp(x, *tables)
+    else:
+        # the tail LUT approximates encode's derivative piecewise: only where no gradient is recorded
+        grad = torch.is_grad_enabled() and (x.requires_grad or any(v.requires_grad for v in values.values())
+                                            or any(v.requires_grad for v in local.values()))
+        tail = _tail_tables(luts) if luts is not None and not grad else None
+        out = _render_compiled(x, P, luts, tail) if compile else _render(x, P, luts, tail)
     if P.active("grain_amount"):
         out = _grain(out, P, seeds).clamp(0.0, 1.0)
     return out.to(images.dtype)

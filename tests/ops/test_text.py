@@ -106,7 +106,12 @@ def test_render_round_trips(program, fmt):
     for f in (fmt, "auto"):
         r = parse_program(text, f)
         assert r.ok, (text, r.problems)
-        assert r.format == fmt
+        if f == "auto" and fmt != "jarvis" and program.is_identity():
+            # "<reasoning>\n{}" is both an empty RetouchIQ answer and an empty JSON object (the two renders
+            # are the same text); either reading gives the identity program, checked below
+            assert r.format in ("json", "retouchiq")
+        else:
+            assert r.format == fmt
         assert _close(r.program, program), (text, r.program.to_dict(), program.to_dict())
 
 
