@@ -13,13 +13,16 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from PIL import Image
 
 from rlkit.envs._images import mask_to_tensor, resize, to_chw, to_pil
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = ["InpaintTool", "InstructionEditTool", "ToolError", "load_pipeline"]
 
@@ -102,6 +105,24 @@ def _first_image(out: Any) -> torch.Tensor:
 
 class _DiffusionTool:
     """Shared machinery: argument filtering, sizing, seeding, compositing."""
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path_or_id: str | Path,
+        *,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+        pipeline_class: str | type | None = None,
+        load_kwargs: Mapping[str, Any] | None = None,
+        **tool_kwargs: Any,
+    ) -> Self:
+        """Load the pipeline at ``path_or_id`` (class from its model_index.json, or ``pipeline_class``) and
+        wrap it in this tool; ``tool_kwargs`` go to the tool's constructor."""
+        pipe = load_pipeline(
+            path_or_id, pipeline_class=pipeline_class, device=device, dtype=dtype, **dict(load_kwargs or {})
+        )
+        return cls(pipe, **tool_kwargs)
 
     def __init__(
         self,
@@ -210,23 +231,6 @@ class InpaintTool(_DiffusionTool):
         self.strength = float(strength)
         self.negative_prompt = negative_prompt
 
-    @classmethod
-    def from_pretrained(
-        cls,
-        path_or_id: str | Path,
-        *,
-        device: str | torch.device = "cpu",
-        dtype: torch.dtype = torch.float32,
-        pipeline_class: str | type | None = None,
-        load_kwargs: Mapping[str, Any] | None = None,
-        **tool_kwargs: Any,
-    ) -> InpaintTool:
-        """Load the pipeline at ``path_or_id`` (class from its model_index.json) and wrap it."""
-        pipe = load_pipeline(
-            path_or_id, pipeline_class=pipeline_class, device=device, dtype=dtype, **dict(load_kwargs or {})
-        )
-        return cls(pipe, **tool_kwargs)
-
     def __call__(self, image: Any, mask: Any, prompt: str = "", *, seed: int | None = None) -> torch.Tensor:
         """Inpaint ``mask`` (bool/0-1 (H, W), 1 = repaint) of ``image`` guided by ``prompt``."""
         original = to_chw(image, "InpaintTool image")
@@ -288,23 +292,6 @@ class InstructionEditTool(_DiffusionTool):
         self.source_mode = source_mode
         self.resize_to_multiple = bool(resize_to_multiple)
         self.prepare = prepare
-
-    @classmethod
-    def from_pretrained(
-        cls,
-        path_or_id: str | Path,
-        *,
-        device: str | torch.device = "cpu",
-        dtype: torch.dtype = torch.float32,
-        pipeline_class: str | type | None = None,
-        load_kwargs: Mapping[str, Any] | None = None,
-        **tool_kwargs: Any,
-    ) -> InstructionEditTool:
-        """Load an image-editing pipeline at ``path_or_id`` and wrap it."""
-        pipe = load_pipeline(
-            path_or_id, pipeline_class=pipeline_class, device=device, dtype=dtype, **dict(load_kwargs or {})
-        )
-        return cls(pipe, **tool_kwargs)
 
     def __call__(
         self,
