@@ -16,51 +16,31 @@ measured in the same run. Run: ``python benchmarks/metrics.py [--n 64] [--size 5
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import os
 import sys
 import time
-import types
 
 import numpy as np
 import torch
 
 
 def _pysaliency():
+    from rlkit.testing.references import load_pysaliency
+
     try:
-        import pysaliency.metrics as m
-        import pysaliency.numba_utils as nu
-
-        return m, nu
-    except ImportError:  # its __init__ needs pkg_resources (gone in setuptools >= 81); metric modules don't
-        spec = importlib.util.find_spec("pysaliency")
-        if spec is None:
-            sys.exit("pysaliency is not installed: pip install -e '.[dev]'")
-        for name in [n for n in sys.modules if n == "pysaliency" or n.startswith("pysaliency.")]:
-            del sys.modules[name]
-        pkg = types.ModuleType("pysaliency")
-        pkg.__path__ = list(spec.submodule_search_locations)
-        sys.modules["pysaliency"] = pkg
-        return importlib.import_module("pysaliency.metrics"), importlib.import_module("pysaliency.numba_utils")
-
-
-def _judd_auc(nu, positives, negatives):
-    if hasattr(np, "trapz"):
-        return nu.general_roc_numba(positives, negatives, judd=1)[0]
-    sp, sn = np.sort(positives)[::-1], np.sort(negatives)[::-1]  # same steps as general_roc_numba(judd=1)
-    allv = np.sort(np.hstack((max(sp[0], sn[0]) + 1, positives, min(sp[-1], sn[-1]))))[::-1]
-    fpr, hr = np.zeros(len(allv) + 1), np.zeros(len(allv) + 1)
-    hr, fpr = nu._general_roc_numba(allv, sp, sn, fpr, hr)
-    return np.trapezoid(hr, fpr)
+        return load_pysaliency()
+    except ImportError as exc:
+        sys.exit(str(exc))
 
 
 def _reference(pm, nu, pred, gt, fix):
+    from rlkit.testing.references import pysaliency_auc_judd
+
     out = {k: [] for k in ("auc_judd", "nss", "cc", "sim", "kld")}
     for i in range(pred.shape[0]):
         p, g, f = pred[i], gt[i], fix[i]
         ys, xs = np.nonzero(f)
-        out["auc_judd"].append(_judd_auc(nu, p[f], p[~f]))
+        out["auc_judd"].append(pysaliency_auc_judd(nu, p[f], p[~f]))
         out["nss"].append(float(np.mean(pm.NSS(p, xs, ys))))
         out["cc"].append(pm.CC(p, g))
         out["sim"].append(pm.SIM(p, g))
