@@ -20,6 +20,10 @@ sampled 1-D map per channel per image (steps 1, 3, 9, 10 composed, evaluated exa
 in float64, applied by linear interpolation); otherwise, with point curves, steps 9-10 (clamp, encode,
 curves) are one such map. Neither is used while autograd records slider gradients.
 
+Under ``compile=True`` the stages run on the image held as three channel planes (:class:`_Planes`), so
+inductor computes each pixel's three channels in one loop and shares their luminance, tone ratio and
+hue weights instead of recomputing them per channel (same results to float rounding).
+
 Local adjustments add their (mask-weighted) offsets to the global slider values per pixel before each
 step. All formulas are smooth in the continuous sliders, so :func:`apply_params` with tensors that
 require grad gives gradients.
@@ -174,18 +178,107 @@ def _apply_lut(x: torch.Tensor, lut: torch.Tensor) -> torch.Tensor:
 
 def _inplace(t: torch.Tensor) -> bool:
     """In-place updates of the engine's own intermediates are safe (and skip fresh allocations) unless autograd
-    is recording them."""
-    return not (torch.is_grad_enabled() and t.requires_grad)
+    is recording them (or the image is held as planes under torch.compile)."""
+    return isinstance(t, torch.Tensor) and not (torch.is_grad_enabled() and t.requires_grad)
 
 
 def _add(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return a.add_(b) if _inplace(a) and not b.requires_grad and torch.broadcast_shapes(a.shape, b.shape) == a.shape \
-        else a + b
+    return a.add_(b) if _inplace(a) and isinstance(b, torch.Tensor) and not b.requires_grad and torch.broadcast_shapes(a.shape, b.shape) == a.shape \
+        else a.add(b)
 
 
 def _mul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return a.mul_(b) if _inplace(a) and not b.requires_grad and torch.broadcast_shapes(a.shape, b.shape) == a.shape \
-        else a * b
+    return a.mul_(b) if _inplace(a) and isinstance(b, torch.Tensor) and not b.requires_grad and torch.broadcast_shapes(a.shape, b.shape) == a.shape \
+        else a.mul(b)
+
+
+class _Planes:
+    """An (N,3,H,W) image held as three (N,1,H,W) channel planes, used under torch.compile only.
+
+    Stage code is written once for (N,3,H,W) tensors; fed planes instead, every per-pixel quantity that
+    the channels share (luminance, the tone ratio, HSL weights, ...) appears once in inductor's graph and
+    the final stack becomes one loop computing a pixel's three outputs together. On whole (N,3,H,W)
+    tensors inductor loops over channels and recomputes those shared quantities (pows included) per
+    channel: 2-3x slower (benchmarks/engine.py).
+    """
+
+    __slots__ = ("p",)
+
+    def __init__(self, planes: Sequence[torch.Tensor]) -> None:
+        self.p = tuple(planes)
+
+    @staticmethod
+    def split(o: Any) -> tuple:
+        if isinstance(o, _Planes):
+            return o.p
+        if isinstance(o, torch.Tensor) and o.dim() >= 2 and o.shape[1] == 3:
+            return o[:, 0:1], o[:, 1:2], o[:, 2:3]
+        return o, o, o
+
+    def _map(self, other: Any, fn: Any) -> _Planes:
+        return _Planes([fn(a, b) for a, b in zip(self.p, _Planes.split(other))])
+
+    # method calls, not operators: dynamo cannot dispatch ``planes - tensor`` to a user class
+    def add(self, o: Any) -> _Planes:
+        return self._map(o, lambda a, b: a + b)
+
+    def sub(self, o: Any) -> _Planes:
+        return self._map(o, lambda a, b: a - b)
+
+    def mul(self, o: Any) -> _Planes:
+        return self._map(o, lambda a, b: a * b)
+
+    def div(self, o: Any) -> _Planes:
+        return self._map(o, lambda a, b: a / b)
+
+    def __getitem__(self, idx: Any) -> torch.Tensor:
+        # only the channel slices the stages use: x[:, i:i+1]
+        if isinstance(idx, tuple) and len(idx) == 2 and idx[0] == slice(None) and isinstance(idx[1], slice):
+            i = idx[1].start or 0
+            if idx[1].stop == i + 1 and (idx[1].step in (None, 1)):
+                return self.p[i]
+        raise IndexError(f"_Planes supports x[:, i:i+1] only, got {idx!r}")
+
+    def clamp(self, lo: float | None = None, hi: float | None = None) -> _Planes:
+        return _Planes([a.clamp(lo, hi) for a in self.p])
+
+    def clamp_min(self, lo: float) -> _Planes:
+        return _Planes([a.clamp_min(lo) for a in self.p])
+
+    def sqrt(self) -> _Planes:
+        return _Planes([a.sqrt() for a in self.p])
+
+    def amax(self, dim: int = 1, keepdim: bool = True) -> torch.Tensor:
+        return torch.maximum(torch.maximum(self.p[0], self.p[1]), self.p[2])
+
+    def amin(self, dim: int = 1, keepdim: bool = True) -> torch.Tensor:
+        return torch.minimum(torch.minimum(self.p[0], self.p[1]), self.p[2])
+
+    def mean(self, dim: int = 1, keepdim: bool = True) -> torch.Tensor:
+        return (self.p[0] + self.p[1] + self.p[2]) * (1.0 / 3.0)
+
+    @property
+    def shape(self) -> torch.Size:
+        s = self.p[0].shape
+        return torch.Size((s[0], 3, *s[2:]))
+
+    @property
+    def device(self) -> torch.device:
+        return self.p[0].device
+
+    @property
+    def requires_grad(self) -> bool:
+        return True  # never update planes in place (see _inplace)
+
+    def stack(self) -> torch.Tensor:
+        return torch.stack([a[:, 0] for a in self.p], 1)
+
+
+def _chans(like: Any, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> Any:
+    """Three per-channel values as planes when ``like`` is planar, else concatenated (N,3,...)."""
+    if isinstance(like, _Planes):
+        return _Planes(torch.broadcast_tensors(a, b, c))
+    return torch.cat(torch.broadcast_tensors(a, b, c), dim=1)
 
 
 # ---------------------------------------------------------------------------------------------- params
@@ -253,7 +346,7 @@ def _detail(lin: torch.Tensor, P: _Params) -> torch.Tensor:
         dark = gaussian_blur(lin.amin(dim=1, keepdim=True), size / 15.0).clamp(0.0, 1.0)
         kp = d.clamp_min(0.0) * 0.9 * dark
         kn = (-d).clamp_min(0.0) * 0.5
-        lin = (lin - kp) / (1.0 - kp) * (1.0 - kn) + kn * 0.8
+        lin = lin.sub(kp).div(1.0 - kp).mul(1.0 - kn).add(kn * 0.8)
     return lin
 
 
@@ -269,8 +362,8 @@ def _gain(lin: torch.Tensor, P: _Params) -> torch.Tensor:
         lg = torch.exp2(-0.5 * m)
         lb = torch.exp2(-0.5 * t + 0.25 * m)
         norm = 0.2126 * lr + 0.7152 * lg + 0.0722 * lb
-        wb = torch.cat(torch.broadcast_tensors(lr, lg, lb), dim=1) / norm
-        g = wb if g is None else g * wb
+        wb = _chans(lin, lr / norm, lg / norm, lb / norm)
+        g = wb if g is None else wb.mul(g)
     return _mul(lin, g)
 
 
@@ -354,17 +447,17 @@ def _hsl(lin: torch.Tensor, P: _Params) -> torch.Tensor:
             else:
                 lum = term if lum is None else lum + term
     m = lin.mean(dim=1, keepdim=True)
-    c = lin - m
+    c = lin.sub(m)
     if theta is not None:  # rotate chroma about the grey axis by up to 30 degrees
         a = theta * math.radians(30.0)
         cr, cg, cb = c[:, 0:1], c[:, 1:2], c[:, 2:3]
-        cross = torch.cat([cb - cg, cr - cb, cg - cr], dim=1) / math.sqrt(3.0)
-        c = c * torch.cos(a) + cross * torch.sin(a)
+        cross = _chans(c, cb - cg, cr - cb, cg - cr).mul(1.0 / math.sqrt(3.0))
+        c = c.mul(torch.cos(a)).add(cross.mul(torch.sin(a)))
     if scale is not None:
-        c = c * (1.0 + scale)
-    out = m + c
+        c = c.mul(1.0 + scale)
+    out = c.add(m)
     if lum is not None:
-        out = out * torch.exp2(lum)
+        out = out.mul(torch.exp2(lum))
     return out
 
 
@@ -383,15 +476,15 @@ def _saturation(lin: torch.Tensor, P: _Params) -> torch.Tensor:
         f = fv if f is None else f * fv
     if _inplace(lin):
         return lin.sub_(y).mul_(f).add_(y)
-    return y + (lin - y) * f
+    return lin.sub(y).mul(f).add(y)
 
 
 _ZONES = ("shadow", "midtone", "highlight", "global")
 
 
-def _hue_vector(hue_deg: torch.Tensor) -> torch.Tensor:
+def _hue_vector(hue_deg: torch.Tensor, like: Any = None) -> Any:
     h = torch.deg2rad(hue_deg)
-    return torch.cat([torch.cos(h), torch.cos(h - 2.0943951), torch.cos(h - 4.1887902)], dim=1)
+    return _chans(like, torch.cos(h), torch.cos(h - 2.0943951), torch.cos(h - 4.1887902))
 
 
 def _grading(lin: torch.Tensor, P: _Params) -> torch.Tensor:
@@ -412,9 +505,9 @@ def _grading(lin: torch.Tensor, P: _Params) -> torch.Tensor:
     for z in act:
         wz = w.get(z, 1.0)
         sat = P.get(f"grade_{z}_saturation") / 100.0
-        tint = tint + wz * 0.3 * sat * _hue_vector(P.get(f"grade_{z}_hue"))
+        tint = _hue_vector(P.get(f"grade_{z}_hue"), lin).mul(wz * 0.3 * sat).add(tint)
         stops = stops + wz * 0.5 * P.get(f"grade_{z}_luminance") / 100.0
-    return _mul(lin, tint * torch.exp2(stops))
+    return _mul(lin, tint.mul(torch.exp2(stops)))
 
 
 def _vignette(lin: torch.Tensor, P: _Params) -> torch.Tensor:
@@ -459,8 +552,13 @@ def _grain(x: torch.Tensor, P: _Params, seeds: list[int]) -> torch.Tensor:
 
 # ---------------------------------------------------------------------------------------------- driver
 def _render(x: torch.Tensor, P: _Params, luts: torch.Tensor | None,
-            tail: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
-    lin = srgb_to_linear(x)
+            tail: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None, planar: bool | None = None
+            ) -> torch.Tensor:
+    planar = torch.compiler.is_compiling() if planar is None else planar
+    # under torch.compile, decode and encode per channel plane and restack: inductor then emits one loop
+    # that computes a pixel's three channels together (sharing its luminance and the like) instead of
+    # re-running the whole upstream chain once per output channel (~3x fewer pows; benchmarks/engine.py)
+    lin = _Planes([srgb_to_linear(x[:, i:i + 1]) for i in range(3)]) if planar else srgb_to_linear(x)
     lin = _detail(lin, P)
     lin = lin.clamp_min_(0.0) if _inplace(lin) else lin.clamp_min(0.0)  # no negative light from here on
     lin = _gain(lin, P)
@@ -470,6 +568,10 @@ def _render(x: torch.Tensor, P: _Params, luts: torch.Tensor | None,
     lin = _grading(lin, P)
     lin = _vignette(lin, P)
     lin = _sharpen(lin, P)
+    if isinstance(lin, _Planes):
+        if tail is None and luts is None:
+            return _Planes([linear_to_srgb(c.clamp(0.0, 1.0)).clamp(0.0, 1.0) for c in lin.p]).stack()
+        lin = lin.stack()
     if tail is not None:  # clamp, encode and the point curves as one sampled 1-D map (see _tail_tables)
         return _lut_lerp(lin, *tail, sqrt=True)
     out = linear_to_srgb(lin.clamp_(0.0, 1.0) if _inplace(lin) else lin.clamp(0.0, 1.0))

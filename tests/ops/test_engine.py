@@ -271,6 +271,37 @@ def test_compile_falls_back_to_eager_when_compiling_fails(img, monkeypatch):
     assert torch.equal(apply_program(img, p, compile=True), apply_program(img, p))
 
 
+
+def _every_slider(frac: float) -> dict[str, float]:
+    """Every slider moved ``frac`` of the way from its default towards its upper (frac > 0) or lower bound."""
+    out = {}
+    for k, spec in PARAM_SPECS.items():
+        end = spec.hi if frac > 0 else spec.lo
+        out[k] = spec.default + abs(frac) * (end - spec.default)
+    return out
+
+
+@pytest.mark.parametrize("with_curves", [False, True])
+def test_planar_render_matches_tensor_render(img, monkeypatch, with_curves):
+    """The channel-plane form of the pipeline (what torch.compile runs) computes what the (N,3,H,W) form does,
+    for every stage, local maps (incl. white balance) and per-image programs."""
+    import functools
+
+    import rlkit.ops.engine as eng
+
+    curves = {"master": [(0, 10), (128, 140), (255, 245)], "blue": [(0, 0), (100, 90), (255, 255)]} \
+        if with_curves else {}
+    local = [LocalAdjustment(RadialMask(0.4, 0.5, 0.3, 0.3, feather=50), {"exposure": 0.5, "temperature": -30,
+                                                                          "tint": 20, "clarity": 30}),
+             LocalAdjustment(LinearMask(0.0, 0.0, 0.0, 0.6), {"shadows": 40, "saturation": -30, "dehaze": 20})]
+    progs = [EditProgram(_every_slider(0.3), curves=curves, local=local),
+             EditProgram(_every_slider(-0.25), curves=curves)]
+    ref = apply_program(img, progs)
+    monkeypatch.setattr(eng, "_render", functools.partial(eng._render, planar=True))
+    out = apply_program(img, progs)
+    assert (out - ref).abs().max() < 1e-5  # float32 rounding of reordered sums
+    assert (out - img).abs().max() > 0.05  # the programs really do something
+
 @pytest.mark.slow
 @pytest.mark.skipif("not __import__('os').environ.get('RLKIT_TEST_COMPILE')",
                     reason="torch.compile is slow on small CPUs; set RLKIT_TEST_COMPILE=1")
@@ -279,6 +310,11 @@ def test_compiled_matches_eager(img):  # pragma: no cover - opt-in
                     curves={"master": [(0, 0), (128, 140), (255, 255)]},
                     local=[LocalAdjustment(RadialMask(0.5, 0.5, 0.3, 0.3), {"exposure": 0.5})])
     assert torch.allclose(apply_program(img, p, compile=True), apply_program(img, p), atol=1e-4)
+    local = [LocalAdjustment(RadialMask(0.4, 0.5, 0.3, 0.3), {"exposure": 0.5, "temperature": -30})]
+    progs = [EditProgram(_every_slider(0.3), local=local), EditProgram(_every_slider(-0.25))]
+    # every slider at once stacks float32 reorderings (blur as shifted sums, fused divisions): a few 1e-4,
+    # far below one 8-bit step
+    assert torch.allclose(apply_program(img, progs, compile=True), apply_program(img, progs), atol=5e-4)
 
 
 def test_gaussian_blur_matches_scipy_and_fused_variant():
