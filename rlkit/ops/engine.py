@@ -40,6 +40,7 @@ import torch.nn.functional as F
 
 from .color import hue_saturation, linear_to_srgb, luminance, srgb_to_linear
 from .errors import ProgramError
+from .fastmath import gain_map, linear_to_srgb_fast, srgb_to_linear_fast
 from .params import CURVE_CHANNELS, HSL_BAND_HUES, HSL_BANDS, LOCAL_PARAMS, PARAM_SPECS
 from .program import EditProgram, LocalAdjustment
 
@@ -552,13 +553,17 @@ def _grain(x: torch.Tensor, P: _Params, seeds: list[int]) -> torch.Tensor:
 
 # ---------------------------------------------------------------------------------------------- driver
 def _render(x: torch.Tensor, P: _Params, luts: torch.Tensor | None,
-            tail: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None, planar: bool | None = None
-            ) -> torch.Tensor:
+            tail: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None, planar: bool | None = None,
+            fast: bool = False) -> torch.Tensor:
+    """The pipeline, stage by stage. ``fast``: under torch.compile, sRGB decode/encode as rational functions
+    (rlkit.ops.fastmath; max error 6e-7, inputs <= 8.385) instead of pows."""
     planar = torch.compiler.is_compiling() if planar is None else planar
+    fast = fast and planar
+    decode = srgb_to_linear_fast if fast else srgb_to_linear
     # under torch.compile, decode and encode per channel plane and restack: inductor then emits one loop
     # that computes a pixel's three channels together (sharing its luminance and the like) instead of
     # re-running the whole upstream chain once per output channel (~3x fewer pows; benchmarks/engine.py)
-    lin = _Planes([srgb_to_linear(x[:, i:i + 1]) for i in range(3)]) if planar else srgb_to_linear(x)
+    lin = _Planes([decode(x[:, i:i + 1]) for i in range(3)]) if planar else srgb_to_linear(x)
     lin = _detail(lin, P)
     lin = lin.clamp_min_(0.0) if _inplace(lin) else lin.clamp_min(0.0)  # no negative light from here on
     lin = _gain(lin, P)
@@ -570,6 +575,8 @@ def _render(x: torch.Tensor, P: _Params, luts: torch.Tensor | None,
     lin = _sharpen(lin, P)
     if isinstance(lin, _Planes):
         if tail is None and luts is None:
+            if fast:  # clamps to [0, 1] itself
+                return _Planes([linear_to_srgb_fast(c) for c in lin.p]).stack()
             return _Planes([linear_to_srgb(c.clamp(0.0, 1.0)).clamp(0.0, 1.0) for c in lin.p]).stack()
         lin = lin.stack()
     if tail is not None:  # clamp, encode and the point curves as one sampled 1-D map (see _tail_tables)
@@ -584,32 +591,42 @@ def _render(x: torch.Tensor, P: _Params, luts: torch.Tensor | None,
 _COMPILED: dict[str, Any] = {}
 
 
-def _render_compiled(x: torch.Tensor, P: _Params, luts: torch.Tensor | None,
-                     tail: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
-    fn = _COMPILED.get("render")
-    if fn is None:
+def _compiled_call(key: str, fn: Any, *args: Any) -> Any:
+    """``torch.compile(fn)(*args)``, compiled once per ``key``; eager ``fn`` when compiling is unavailable or
+    fails (then for good)."""
+    c = _COMPILED.get(key)
+    if c is None:
         try:
             # each distinct set of active ops / image size is its own graph: allow more than the default 8
             cfg = torch._dynamo.config
             for name in ("recompile_limit", "cache_size_limit"):
                 if hasattr(cfg, name) and getattr(cfg, name) < 64:
                     setattr(cfg, name, 64)
-
-            def core(x: torch.Tensor, values: dict, local: dict, luts: torch.Tensor | None,
-                     tail: tuple | None) -> torch.Tensor:
-                return _render(x, _Params(x.shape[0], x.device, values, local), luts, tail)
-
-            fn = torch.compile(core, dynamic=False)
+            c = torch.compile(fn, dynamic=False)
         except Exception:  # noqa: BLE001 - compile unavailable: eager
-            fn = False
-        _COMPILED["render"] = fn
-    if fn is False:
-        return _render(x, P, luts, tail)
-    try:
-        return fn(x, dict(P.values), dict(P.local), luts, tail)
-    except Exception:  # noqa: BLE001 - any compiler failure falls back to eager
-        _COMPILED["render"] = False
-        return _render(x, P, luts, tail)
+            c = False
+        _COMPILED[key] = c
+    if c is not False:
+        try:
+            return c(*args)
+        except Exception:  # noqa: BLE001 - any compiler failure falls back to eager
+            _COMPILED[key] = False
+    return fn(*args)
+
+
+def _render_core(x: torch.Tensor, values: dict, local: dict, luts: torch.Tensor | None, tail: tuple | None,
+                 fast: bool) -> torch.Tensor:
+    return _render(x, _Params(x.shape[0], x.device, values, local), luts, tail, fast=fast)
+
+
+def _render_compiled(x: torch.Tensor, P: _Params, luts: torch.Tensor | None,
+                     tail: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    # the rational sRGB decode is valid up to 8.385; brighter inputs (rare: images are [0, 1]) keep the pows
+    fast = not bool(x.max() > _FAST_DECODE_MAX)
+    return _compiled_call("render", _render_core, x, dict(P.values), dict(P.local), luts, tail, fast)
+
+
+_FAST_DECODE_MAX = 8.385
 
 
 # ---------------------------------------------------------------------------------------------- fused 1-D path
@@ -621,19 +638,19 @@ _FUSE_INTERVALS = 4 * (_LUT_SIZE - 1)  # a refinement of the curve-LUT grid: a c
 _FUSIBLE = frozenset({"exposure", "temperature", "tint", "grain_amount", "grain_size"})
 
 
-def _fusible(x: torch.Tensor, P: _Params, luts: torch.Tensor | None) -> bool:
+def _fusible(x: torch.Tensor | None, P: _Params, luts: torch.Tensor | None) -> bool:
     """True when :func:`_render` is a per-channel pointwise map of ``x`` that a sampled LUT reproduces.
 
     Not when a slider needs gradients (the LUT would carry them only approximately), when local maps
     make the gain spatial, or when ``x`` has values above 1 or NaN (outside the sampled domain; values
-    below 0 are exact: the pipeline maps them to black like 0).
+    below 0 are exact: the pipeline maps them to black like 0). ``x=None`` skips the value check.
     """
     if P.local or not set(P.values) <= _FUSIBLE:
         return False
     if torch.is_grad_enabled() and (any(v.requires_grad for v in P.values.values())
                                     or (luts is not None and luts.requires_grad)):
         return False
-    return bool(x.max() <= 1.0)
+    return x is None or bool(x.max() <= 1.0)
 
 
 def _fused_tables(P: _Params, luts: torch.Tensor | None, device: torch.device
@@ -692,24 +709,6 @@ def _tail_tables(luts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.
         slope = torch.cat([f[..., 1:] - f[..., :-1], torch.zeros_like(f[..., :1])], dim=-1)
     top = torch.ones(n, 3, 1, device=luts.device)
     return top, f.float().contiguous(), slope.float().contiguous()
-
-
-def _lut_lerp_compiled(x: torch.Tensor, top: torch.Tensor, vals: torch.Tensor, slope: torch.Tensor
-                       ) -> torch.Tensor:
-    fn = _COMPILED.get("lut")
-    if fn is None:
-        try:
-            fn = torch.compile(_lut_lerp, dynamic=False)
-        except Exception:  # noqa: BLE001 - compile unavailable: eager
-            fn = False
-        _COMPILED["lut"] = fn
-    if fn is False:
-        return _lut_lerp(x, top, vals, slope)
-    try:
-        return fn(x, top, vals, slope)
-    except Exception:  # noqa: BLE001 - any compiler failure falls back to eager
-        _COMPILED["lut"] = False
-        return _lut_lerp(x, top, vals, slope)
 
 
 def _normalise_programs(programs: Any, n: int) -> list[EditProgram]:
@@ -831,9 +830,15 @@ def _run(images: torch.Tensor, x: torch.Tensor, values: dict[str, torch.Tensor],
             rows.append(torch.stack([curve_lut(c[ch]) if ch in c else ident for ch in CURVE_CHANNELS]))
         luts = torch.stack(rows).to(x.device)
     P = _Params(n, x.device, values, local)
-    tables = _fused_tables(P, luts, x.device) if _fusible(x, P, luts) else None
-    if tables is not None:
-        out = _lut_lerp_compiled(x, *tables) if compile else _lut_lerp(x, *tables)
+    closed_form = compile and luts is None and _fusible(None, P, luts)
+    tables = _fused_tables(P, luts, x.device) if not closed_form and _fusible(x, P, luts) else None
+    if closed_form:
+        # exposure / white balance only: a pow-free closed form (exact for any input, rlkit.ops.fastmath)
+        # compiles to ~1.3 passes, the LUT's gathers to ~2
+        gains = _gain(torch.ones(n, 3, 1, 1, device=x.device), P)
+        out = _compiled_call("gain", gain_map, x, gains)
+    elif tables is not None:
+        out = _compiled_call("lut", _lut_lerp, x, *tables) if compile else _lut_lerp(x, *tables)
     else:
         # the tail LUT approximates encode's derivative piecewise: only where no gradient is recorded
         grad = torch.is_grad_enabled() and (x.requires_grad or any(v.requires_grad for v in values.values())
