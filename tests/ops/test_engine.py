@@ -317,6 +317,22 @@ def test_compiled_matches_eager(img):  # pragma: no cover - opt-in
     assert torch.allclose(apply_program(img, progs, compile=True), apply_program(img, progs), atol=5e-4)
 
 
+
+@pytest.mark.slow
+@pytest.mark.skipif("not __import__('os').environ.get('RLKIT_TEST_COMPILE')",
+                    reason="torch.compile is slow on small CPUs; set RLKIT_TEST_COMPILE=1")
+def test_compiled_fast_transfer_guards():  # pragma: no cover - opt-in
+    # gradients take the exact pows: the rationals overflow far outside their range (NaN through where)
+    ev = torch.tensor(17.0, requires_grad=True)
+    apply_params(torch.rand(1, 3, 16, 16), {"exposure": ev, "contrast": 10.0}, compile=True).mean().backward()
+    assert torch.isfinite(ev.grad)
+    # inputs above the rational decode's range, with a NaN that hides the batch maximum
+    x = torch.full((1, 3, 4, 4), 100.0)
+    x[0, 0, 0, 0] = float("nan")
+    p = {"exposure": -16.0, "contrast": 5.0}
+    assert torch.allclose(apply_params(x, p, compile=True)[..., 1:, 1:], apply_params(x, p)[..., 1:, 1:],
+                          atol=1e-5)
+
 def test_gaussian_blur_matches_scipy_and_fused_variant():
     from scipy.ndimage import gaussian_filter
 

@@ -95,6 +95,39 @@ def test_gain_map_out_of_range_inputs():
         assert math.isnan(fn(torch.tensor([math.nan]), torch.tensor(2.0)).item())
 
 
+def poly_gain(x: torch.Tensor, g) -> torch.Tensor | None:
+    """The small-gain kernel the engine compiles (band polynomial fitted per call), evaluated eagerly."""
+    params = fastmath.gain_map_poly_params(torch.as_tensor(g, dtype=torch.float32))
+    return None if params is None else fastmath.gain_map_poly_kernel(x, *params)
+
+
+def test_gain_map_poly_matches_float64_reference_for_small_gains():
+    x = _dense_x()
+    xt = torch.from_numpy(x).view(1, 1, 1, -1).expand(1, 3, 1, -1).contiguous()
+    covered = []
+    for ev in np.linspace(-6, 2, 33):
+        for wb in (1.0, 1.3):
+            g = np.array([2.0 ** ev * wb, 2.0 ** ev, 2.0 ** ev / wb], dtype=np.float32)  # per-channel gains
+            out = poly_gain(xt, torch.from_numpy(g).view(1, 3, 1, 1))
+            if out is None:
+                continue
+            covered.append(ev)
+            ref = _gain_ref(x[None], g.astype(np.float64)[:, None])
+            err = np.abs(out.numpy()[0, :, 0] - ref)
+            assert err.max() <= 1e-6, f"EV {ev}, wb {wb}: x {x[err.max(0).argmax()]} error {err.max():.3g}"
+    # every darkening gain and brightening up to about +1 EV takes the polynomial; larger ones the rational
+    assert min(covered) == -6 and 1.0 <= max(covered) < 1.6
+
+
+def test_gain_map_poly_out_of_range_inputs_and_large_gains():
+    x = np.array([-1.0, -0.0, 0.02, 0.5, 1.0, 1.5, 8.0, math.inf, -math.inf], dtype=np.float32)
+    for g in (1 / 64, 0.7, 1.0, 1.4):
+        out = poly_gain(torch.from_numpy(x), torch.tensor([g]))
+        np.testing.assert_allclose(out.numpy(), _gain_ref(x, float(np.float32(g))), rtol=0, atol=1e-6)
+    assert math.isnan(poly_gain(torch.tensor([math.nan]), torch.tensor([1.2])).item())
+    assert fastmath.gain_map_poly_params(torch.tensor([4.0, 1.0])) is None  # +2 EV: needs the rational
+
+
 def test_gain_map_shapes_dtypes_and_reference_function():
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(2, 3, 8, 10, generator=gen)
