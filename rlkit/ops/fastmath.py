@@ -33,6 +33,7 @@ compiled ``torch.pow`` (3.6 vs 2.7 passes: inductor does not vectorise bitcasts)
 
 from __future__ import annotations
 
+import collections
 import functools
 import struct
 
@@ -226,18 +227,31 @@ def _band_exact(x: np.ndarray, gd: np.ndarray) -> np.ndarray:
 def gain_map_poly_params(g: torch.Tensor) -> list[torch.Tensor] | None:
     """Parameters for :func:`gain_map_poly_kernel`: thresholds and affine parts as in :func:`gain_map`, the
     band as one polynomial per channel in ``z = alpha x + beta`` (z in [-1, 1] on the band), of the lowest
-    degree (<= 6) that fits every channel to 1.5e-7; None when some gain needs more (use :func:`gain_map`)."""
-    base = _gain_params(g)  # t1, t2, g, slope, affine offset, ...: the shared part
+    degree (<= 6) that fits every channel to 1.5e-7; None when some gain needs more (use :func:`gain_map`).
+
+    Cached per gains, shape and device (a training loop renders the same programs again and again); the
+    returned tensors are shared, do not modify them."""
     gd = g.detach().to("cpu", torch.float64).numpy()
+    key = (gd.tobytes(), gd.shape, str(g.device))
+    if key in _PARAMS_CACHE:
+        _PARAMS_CACHE.move_to_end(key)
+        return _PARAMS_CACHE[key]
     uniq, inverse = np.unique(gd.reshape(-1), return_inverse=True)  # a broadcast program repeats its gains
     fit = _band_poly(tuple(uniq.tolist()))
-    if fit is None:
-        return None
-    alpha, beta, mono = fit
-    shape = gd.shape
-    extra = np.concatenate([np.stack([alpha[inverse], beta[inverse]]), mono[:, inverse]])
-    extra = extra.reshape(-1, *shape).astype(np.float32)
-    return [*base[:5].unbind(0), *torch.from_numpy(extra).to(g.device).unbind(0)]
+    out = None
+    if fit is not None:
+        base = _gain_params(g)  # t1, t2, g, slope, affine offset, ...: the shared part
+        alpha, beta, mono = fit
+        extra = np.concatenate([np.stack([alpha[inverse], beta[inverse]]), mono[:, inverse]])
+        extra = extra.reshape(-1, *gd.shape).astype(np.float32)
+        out = [*base[:5].unbind(0), *torch.from_numpy(extra).to(g.device).unbind(0)]
+    _PARAMS_CACHE[key] = out
+    if len(_PARAMS_CACHE) > 1024:
+        _PARAMS_CACHE.popitem(last=False)
+    return out
+
+
+_PARAMS_CACHE: collections.OrderedDict = collections.OrderedDict()
 
 
 @functools.lru_cache(maxsize=4096)
