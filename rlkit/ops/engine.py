@@ -406,12 +406,24 @@ def _tone(lin: torch.Tensor, P: _Params) -> torch.Tensor:
         s2 = P.get("tone_midtone_split") / 100.0
         s3 = P.get("tone_highlight_split") / 100.0
         edges = [(0.0 * s1, s1), (s1, s2), (s2, s3), (s3, 1.0 + 0.0 * s3)]
-        q = p.clamp(0.0, 1.0)
-        pin = 4.0 * q * (1.0 - q)  # keeps 0 and 1 fixed
-        for z, (a, b) in zip(zones, edges):
-            if P.active(z):
-                c, half = (a + b) / 2.0, (b - a) / 2.0 + 0.08
-                p = p + 0.25 * (P.get(z) / 100.0) * pin * torch.exp(-(((q - c) / half) ** 2))
+
+        def bumps(q: torch.Tensor) -> torch.Tensor:
+            pin = 4.0 * q * (1.0 - q)  # keeps 0 and 1 fixed
+            out = 0.0
+            for z, (a, b) in zip(zones, edges):
+                if P.active(z):
+                    c, half = (a + b) / 2.0, (b - a) / 2.0 + 0.08
+                    out = out + 0.25 * (P.get(z) / 100.0) * pin * torch.exp(-(((q - c) / half) ** 2))
+            return out
+
+        # keep the curve monotone, as Lightroom's is: strong or opposite neighbouring zones could make
+        # q + bumps(q) fall (tone inversion); where its slope would drop below 0.05 the bumps are scaled
+        # down per image just enough (the zone sliders are global, so this is a per-image scalar)
+        grid = torch.linspace(0.0, 1.0, 257, device=p.device).view(1, 1, 1, -1)
+        slope = torch.diff(bumps(grid), dim=-1) * 256.0
+        worst = (-slope.amin(dim=-1, keepdim=True)).clamp_min(1e-12)
+        scale = (0.95 / worst).clamp(max=1.0)
+        p = p + scale * bumps(p.clamp(0.0, 1.0))
     pc = p.clamp_min(0.0)
     y2 = pc * pc
     # rescale RGB by Y'/Y (keeps hue and saturation); the grey term lifts pure black exactly to Y'

@@ -183,6 +183,35 @@ def test_tone_sliders_move_the_expected_tones():
             < 0.4)
 
 
+
+_ZONES = ("tone_shadows", "tone_darks", "tone_lights", "tone_highlights")
+
+
+@settings(max_examples=40, deadline=None)
+@given(values=st.lists(st.sampled_from([-100.0, -60.0, 0.0, 60.0, 100.0]), min_size=4, max_size=4),
+       splits=st.sampled_from([(25, 50, 75), (10, 25, 50), (45, 50, 55), (50, 75, 90)]))
+def test_parametric_curve_never_inverts_tones(values, splits):
+    """A grey ramp stays non-decreasing for any zone values and splits (Lightroom's curve is monotone too);
+    strong opposite zones used to fold the curve over (slopes down to -2.8)."""
+    ramp = torch.linspace(0, 1, 1024).view(1, 1, 1, -1).expand(1, 3, 1, -1).contiguous()
+    prog = dict(zip(_ZONES, values))
+    prog.update(tone_shadow_split=splits[0], tone_midtone_split=splits[1], tone_highlight_split=splits[2])
+    out = apply_program(ramp, EditProgram(prog))[0, 1, 0]
+    assert torch.diff(out).min() >= -1e-6
+
+
+def test_parametric_curve_keeps_moderate_settings_unscaled():
+    ramp = torch.linspace(0, 1, 256).view(1, 1, 1, -1).expand(1, 3, 1, -1).contiguous()
+    d = (apply_program(ramp, EditProgram({"tone_darks": 40})) - ramp)[0, 1, 0]
+    # the darks bump, unscaled: + 0.25 * 0.4 * 4q(1-q) * exp(-((q - 0.375) / 0.205)^2) at q = p = sqrt(Y)
+    q = torch.linspace(0, 1, 256)
+    lin = torch.where(q <= 0.04045, q / 12.92, ((q + 0.055) / 1.055) ** 2.4)
+    pq = lin.sqrt()
+    want = pq + 0.1 * 4 * pq * (1 - pq) * torch.exp(-(((pq - 0.375) / 0.205) ** 2))
+    y2 = want ** 2
+    ref = torch.where(y2 <= 0.0031308, y2 * 12.92, 1.055 * y2.clamp_min(0.0031308) ** (1 / 2.4) - 0.055)
+    assert (d - (ref - q)).abs().max() < 1e-4 and d.max() > 0.02
+
 @st.composite
 def _programs(draw):
     names = draw(st.lists(st.sampled_from(sorted(PARAM_SPECS)), max_size=8, unique=True))
