@@ -301,6 +301,24 @@ def test_compile_falls_back_to_eager_when_compiling_fails(img, monkeypatch):
 
 
 
+
+def test_compile_helper_ops_are_valid_custom_ops():
+    """The opaque ops the compiled path uses for blurs (a stored copy, ATen's bilinear upsampling) behave like
+    the eager calls, with gradients, and pass torch.library's consistency checks."""
+    import torch.nn.functional as F
+
+    import rlkit.ops.engine  # noqa: F401 - registers the ops
+
+    y = torch.rand(2, 1, 5, 7, requires_grad=True)
+    up = torch.ops.rlkit.upsample_bilinear(y, 10, 14)
+    assert torch.equal(up, F.interpolate(y, size=(10, 14), mode="bilinear", align_corners=False))
+    (g,) = torch.autograd.grad(up.sum(), y)
+    (ref,) = torch.autograd.grad(F.interpolate(y, size=(10, 14), mode="bilinear", align_corners=False).sum(), y)
+    assert torch.allclose(g, ref)
+    assert torch.equal(torch.ops.rlkit.materialize(y), y)
+    torch.library.opcheck(torch.ops.rlkit.upsample_bilinear.default, (y, 10, 14))
+    torch.library.opcheck(torch.ops.rlkit.materialize.default, (y,))
+
 def _every_slider(frac: float) -> dict[str, float]:
     """Every slider moved ``frac`` of the way from its default towards its upper (frac > 0) or lower bound."""
     out = {}
