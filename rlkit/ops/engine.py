@@ -143,13 +143,23 @@ def _(y: torch.Tensor, h: int, w: int) -> torch.Tensor:
     return y.new_empty((*y.shape[:-2], h, w))
 
 
+@torch.library.custom_op("rlkit::upsample_bilinear_backward", mutates_args=())
+def _upsample_backward_op(grad: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return torch.ops.aten.upsample_bilinear2d_backward(grad.contiguous(), list(grad.shape[-2:]), list(y.shape),
+                                                        False)
+
+
+@_upsample_backward_op.register_fake
+def _(grad: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return torch.empty_like(y)
+
+
 def _upsample_backward(ctx: Any, grad: torch.Tensor) -> tuple:
-    g = torch.ops.aten.upsample_bilinear2d_backward(grad, [ctx.h, ctx.w], list(ctx.in_shape), False)
-    return g, None, None
+    return torch.ops.rlkit.upsample_bilinear_backward(grad, ctx.saved_tensors[0]), None, None
 
 
 def _upsample_setup(ctx: Any, inputs: tuple, output: torch.Tensor) -> None:
-    ctx.in_shape, ctx.h, ctx.w = tuple(inputs[0].shape), inputs[1], inputs[2]
+    ctx.save_for_backward(inputs[0])
 
 
 _upsample_op.register_autograd(_upsample_backward, setup_context=_upsample_setup)
