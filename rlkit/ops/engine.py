@@ -690,17 +690,26 @@ def _compiled_call(key: str, fn: Any, *args: Any) -> Any:
 
 
 def _render_core(x: torch.Tensor, values: dict, local: dict, luts: torch.Tensor | None, tail: tuple | None,
-                 fast: bool) -> torch.Tensor:
-    return _render(x, _Params(x.shape[0], x.device, values, local), luts, tail, fast=fast)
+                 fast: bool) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    out = _render(x, _Params(x.shape[0], x.device, values, local), luts, tail, fast=fast)
+    # with the rational decode, also return the input's maximum (a reduction fused into the same compiled
+    # code), so the caller can check afterwards that every input was inside the rational's range
+    return (out, x.amax()) if fast else out
 
 
 def _render_compiled(x: torch.Tensor, P: _Params, luts: torch.Tensor | None,
                      tail: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None, grad: bool = False
                      ) -> torch.Tensor:
-    # the rational sRGB decode is valid up to 8.385; brighter inputs (rare: images are [0, 1]) and NaN keep
-    # the pows, and so do gradients (outside its range the rational overflows: where's backward gives NaN)
-    fast = not grad and bool(x.max() <= _FAST_DECODE_MAX)
-    return _compiled_call("render", _render_core, x, dict(P.values), dict(P.local), luts, tail, fast)
+    # the rational sRGB decode is valid up to 8.385: render optimistically with it and check the maximum it
+    # returns; brighter inputs (rare: images are [0, 1]) and NaN are rendered again with the exact pows, and
+    # so are renders that record gradients (outside its range the rational overflows: NaN through where)
+    args = (x, dict(P.values), dict(P.local), luts, tail)
+    if not grad:
+        res = _compiled_call("render", _render_core, *args, True)
+        out, xmax = res if isinstance(res, tuple) else (res, None)
+        if xmax is not None and bool(xmax <= _FAST_DECODE_MAX):
+            return out
+    return _compiled_call("render", _render_core, *args, False)
 
 
 _FAST_DECODE_MAX = 8.385
