@@ -705,9 +705,8 @@ def _render_compiled(x: torch.Tensor, P: _Params, luts: torch.Tensor | None,
     # so are renders that record gradients (outside its range the rational overflows: NaN through where)
     args = (x, dict(P.values), dict(P.local), luts, tail)
     if not grad:
-        res = _compiled_call("render", _render_core, *args, True)
-        out, xmax = res if isinstance(res, tuple) else (res, None)
-        if xmax is not None and bool(xmax <= _FAST_DECODE_MAX):
+        out, xmax = _compiled_call("render", _render_core, *args, True)
+        if bool(xmax <= _FAST_DECODE_MAX):
             return out
     return _compiled_call("render", _render_core, *args, False)
 

@@ -127,6 +127,17 @@ def _float_input(name: str, x: torch.Tensor) -> None:
 
 
 # ------------------------------------------------------------------------------------------ gain map
+def _band_bounds(gd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """float64 (t1, t2) per gain: toe for x <= t1, the band (a fractional power) for t1 < x <= t2, affine
+    above. g >= 1: toe out ends at x g / 12.92 = 0.0031308, the band at the decode knee (or where u = x g /
+    12.92 reaches 1); g < 1: toe in ends at the decode knee, the band where decode(x) g = 0.0031308."""
+    up = gd >= 1.0
+    with np.errstate(divide="ignore", over="ignore"):
+        t1 = np.where(up, (_L_KNEE * 12.92) / gd, _X_KNEE)
+        t2 = np.where(up, np.minimum(_X_KNEE, 12.92 / gd), 1.055 * (_L_KNEE / gd) ** (1 / 2.4) - 0.055)
+    return t1, t2
+
+
 def _gain_params(g: torch.Tensor) -> torch.Tensor:
     """Per-(image, channel) thresholds, affine maps and rational coefficients, stacked along a new first
     dim: (_N_PARAMS, *g.shape) float32. Computed in float64 numpy: a few dozen numbers, so numpy's per-call
@@ -140,9 +151,8 @@ def _gain_params(g: torch.Tensor) -> torch.Tensor:
     # toe for x <= t1, band for t1 < x <= t2, affine above. For g >= 12.92 / 0.04045 the band ends where
     # u = x g / 12.92 reaches 1 and the affine part is made to saturate (slope 1e30).
     sat = gd * _X_KNEE >= 12.92
-    with np.errstate(divide="ignore", over="ignore"):
-        t1 = np.where(up, (_L_KNEE * 12.92) / gd, _X_KNEE)
-        t2 = np.where(up, np.where(sat, 12.92 / gd, _X_KNEE), 1.055 * (_L_KNEE / gd) ** (1 / 2.4) - 0.055)
+    t1, t2 = _band_bounds(gd)
+    with np.errstate(over="ignore"):
         slope = np.where(sat, 1e30, gd ** (1 / 2.4))
     # band: arg = alpha x + beta (u for A, w for B); out = (k P(arg) + off Q(arg)) / Q(arg)
     alpha = np.where(up, gd / 12.92, 1 / 1.055)
@@ -258,9 +268,7 @@ _PARAMS_CACHE: collections.OrderedDict = collections.OrderedDict()
 def _band_poly(gains: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """(alpha, beta, monomial coefficients (deg + 1, C)) of the band polynomials for these gains, or None."""
     flat = np.asarray(gains, dtype=np.float64)
-    with np.errstate(divide="ignore", over="ignore"):
-        t1 = np.where(flat >= 1.0, (_L_KNEE * 12.92) / flat, _X_KNEE)
-        t2 = np.where(flat >= 1.0, np.minimum(_X_KNEE, 12.92 / flat), 1.055 * (_L_KNEE / flat) ** (1 / 2.4) - 0.055)
+    t1, t2 = _band_bounds(flat)
     if not np.all(np.isfinite(t1) & np.isfinite(t2)):
         return None
     half = np.maximum((t2 - t1) / 2.0, 1e-12)  # an empty band (g == 1) gets any polynomial
