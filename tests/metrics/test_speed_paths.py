@@ -86,8 +86,12 @@ def test_kld_fast_path_matches_formula_with_zero_pixels():
         assert kld(pred[i], gt[i])[0] == pytest.approx(np.sum(g * np.log(eps + g / (p + eps))), rel=1e-10)
 
 
-def test_threads_give_identical_results_and_bad_value_is_rejected():
-    pred, gt, fix = _maps(n=5, h=128, w=130)
+@pytest.mark.parametrize("dtype,h,w", [(np.float64, 128, 130), (np.float64, 300, 301), (np.float32, 520, 520)])
+def test_threads_give_identical_results_and_bad_value_is_rejected(dtype, h, w):
+    # the larger maps span several chunks of the SIM/KLD and statistics passes: results must still not
+    # depend on the number of threads (chunking is fixed per dtype)
+    pred, gt, fix = _maps(n=3, h=h, w=w)
+    pred, gt = pred.astype(dtype), gt.astype(dtype)
     one = saliency_metrics(pred, gt, fixations=fix, threads=1)
     two = saliency_metrics(pred, gt, fixations=fix, threads=3)
     for k in one:
