@@ -340,26 +340,31 @@ def _stats_pass(p: np.ndarray, g: np.ndarray | None, moments: bool,
         u, v = bufs if bufs is not None else (np.empty(min(n, chunk), p.dtype), np.empty(min(n, chunk), p.dtype))
     for s in range(0, n, chunk):
         xc = p[s:s + chunk]
-        sp += float(xc.sum())  # NaN/inf anywhere make the sum non-finite: that is the finiteness check
+        m = xc.size
         lop, hip = min(lop, float(xc.min())), max(hip, float(xc.max()))
-        yc = None
-        if g is not None:
-            yc = g[s:s + chunk]
-            sg += float(yc.sum())
+        yc = g[s:s + chunk] if g is not None else None
+        if yc is not None:
             log, hig = min(log, float(yc.min())), max(hig, float(yc.max()))
-        if not moments:
-            continue
         if f32:
-            m = xc.size
+            # sums from the pivoted values (sum(x) = sum(x - c) + m c: fewer passes, and the float32 sum of
+            # the small pivoted values is the more accurate one); NaN/inf still make the sums non-finite
             xd = np.subtract(xc, cp, out=u[:m])
-            dsp += float(xd.sum())
+            d = float(xd.sum())
+            dsp += d
+            sp += d + m * float(cp)
             pp += _dot(xd, xd)
             if yc is not None:
                 yd = np.subtract(yc, cg, out=v[:m])
-                dsg += float(yd.sum())
+                d = float(yd.sum())
+                dsg += d
+                sg += d + m * float(cg)
                 gg += _dot(yd, yd)
                 pg += _dot(xd, yd)
-        else:
+            continue
+        sp += float(xc.sum())  # NaN/inf anywhere make the sum non-finite: that is the finiteness check
+        if yc is not None:
+            sg += float(yc.sum())
+        if moments:
             pp += _dot(xc, xc)
             if yc is not None:
                 gg += _dot(yc, yc)
