@@ -181,3 +181,19 @@ def test_fused_compiled_matches_eager():  # pragma: no cover - opt-in
     x = _sweep()
     p = EditProgram.from_dict(PROGRAMS[4])
     assert torch.allclose(apply_program(x, p, compile=True), apply_program(x, p), atol=1e-6)
+
+
+@pytest.mark.parametrize("sqrt", [False, True])
+def test_chunked_eager_lookup_equals_the_one_shot_lookup(monkeypatch, sqrt):
+    # the eager lookup runs in chunks through reused buffers; a non-contiguous image takes the one-shot path.
+    # Chunks of 1024 pixels over 3 x 1500 pixels: a short last chunk, and values outside [0, top] clamped.
+    monkeypatch.setattr(eng, "_LUT_CHUNK", 1)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 30, 50, generator=g) * 1.4 - 0.2
+    top = torch.ones(2, 3, 1) if sqrt else torch.tensor([[[1.0], [0.8], [0.5]], [[1.0], [0.9], [0.7]]])
+    vals = torch.rand(2, 3, 65, generator=g)
+    slope = torch.cat([vals[..., 1:] - vals[..., :-1], torch.zeros(2, 3, 1)], dim=-1)
+    chunked = eng._lut_lerp(x, top, vals, slope, sqrt=sqrt)
+    strided = x.transpose(2, 3).contiguous().transpose(2, 3)  # same values, not contiguous
+    one_shot = eng._lut_lerp(strided, top, vals, slope, sqrt=sqrt)
+    assert torch.equal(chunked, one_shot)
