@@ -392,3 +392,23 @@ def test_gaussian_blur_matches_scipy_and_fused_variant():
         # scipy truncates at int(3 sigma + 0.5) taps, we at ceil(3 sigma): compare where both agree closely
         assert np.abs(gaussian_blur(y, sigma)[:, 0].double().numpy() - ref).max() < 2e-3
         assert torch.allclose(_shift_blur(y, sigma), gaussian_blur(y, sigma), atol=1e-6)
+
+
+@pytest.mark.parametrize("group_pixels", [1, 2 * 24 * 20])
+def test_eager_render_in_groups_of_images_equals_one_batched_render(monkeypatch, group_pixels):
+    # eager renders run over groups of images (fewer page faults); groups of 1 and of 2 images (a short last
+    # group) must give the batched result: per-image values, blur radii, local masks, curves and grain
+    import rlkit.ops.engine as eng
+
+    x = torch.rand(5, 3, 24, 20, generator=torch.Generator().manual_seed(7))
+    base = {"exposure": 0.4, "contrast": 30, "shadows": 25, "clarity": 40, "sharpening": 50, "vignette_amount": -30,
+            "hsl_saturation_blue": -40, "grade_shadow_hue": 200, "grade_shadow_saturation": 30, "grain_amount": 20}
+    local = [LocalAdjustment(RadialMask(0.5, 0.5, 0.3, 0.3, feather=50), {"exposure": 0.8, "temperature": 20})]
+    progs = [EditProgram({**base, "sharpen_radius": 0.5 + 0.5 * i, "saturation": -20 * i}, local=local)
+             for i in range(5)]
+    progs[3] = EditProgram.from_dict({**base, "tone_curve": {"master": [[0, 20], [128, 140], [255, 240]]}})
+    whole = apply_program(x, progs, seed=[1, 2, 3, 4, 5])
+    monkeypatch.setattr(eng, "_GROUP_PIXELS", group_pixels)
+    grouped = apply_program(x, progs, seed=[1, 2, 3, 4, 5])
+    assert torch.allclose(grouped, whole, atol=1e-6)
+    assert not torch.equal(grouped[0], grouped[1])  # the per-image parameters really differ
