@@ -684,7 +684,7 @@ def _render_in_groups(x: torch.Tensor, P: _Params, luts: torch.Tensor | None,
     """
     n, _, h, w = x.shape
     per = max(1, _GROUP_PIXELS // (h * w))
-    if per >= n:
+    if per >= n or x.device.type != "cpu":  # (CUDA's caching allocator does not page-fault)
         return _render(x, P, luts, tail)
     out = torch.empty_like(x)
     for i in range(0, n, per):
@@ -798,7 +798,7 @@ def _lut_lerp(x: torch.Tensor, top: torch.Tensor, vals: torch.Tensor, slope: tor
     (slope of the segment)."""
     n, c, h, w = x.shape
     k = vals.shape[-1] - 1
-    if _inplace(x) and not torch.compiler.is_compiling() and x.is_contiguous():
+    if _inplace(x) and not torch.compiler.is_compiling() and x.is_contiguous() and x.device.type == "cpu":
         return _lut_lerp_chunked(x, top, vals, slope, sqrt)
     pos = torch.clamp(x.reshape(n, c, h * w), min=torch.zeros_like(top), max=top)
     fast = _inplace(pos) and not torch.compiler.is_compiling()
