@@ -513,7 +513,9 @@ def _hsl(lin: torch.Tensor, P: _Params) -> torch.Tensor:
     names = [(k, b) for b in HSL_BANDS for k in ("hue", "saturation", "luminance")]
     if not any(P.active(f"hsl_{k}_{b}") for k, b in names):
         return lin
-    hue, sat = hue_saturation(lin.clamp_min(1e-8).sqrt())  # bands are defined on the display-like image
+    # bands are defined on the display-like image; linear values below 1e-6 (sRGB 1.3e-5) count as 0 there:
+    # sqrt's slope near 0 turned last-bit differences (e.g. a blur's, by batch size) into 1e-5 output changes
+    hue, sat = hue_saturation(lin.clamp_min(1e-6).sqrt())
     ws = _band_weights(hue)
     theta = scale = lum = None
     for b, w in zip(HSL_BANDS, ws):
