@@ -72,6 +72,16 @@ def _bench_size(x: torch.Tensor, program: EditProgram, args: argparse.Namespace)
     print(f"\n== {n} x 3 x {x.shape[-1]}^2  (one elementwise pass: {t_pass * 1e3:.1f} ms)")
     t_eager, p_eager = passes(lambda: apply_program(x, program), x, dev, args.reps)
     print(f"10-op + 2 masks, eager   : {n / t_eager:8.1f} img/s  {p_eager:6.1f} passes")
+    if dev == "cpu":  # the eager render runs over groups of images; the same call as one whole-batch render
+        import rlkit.ops.engine as eng
+
+        saved, eng._GROUP_PIXELS = eng._GROUP_PIXELS, 1 << 62
+        try:
+            t_whole, p_whole = passes(lambda: apply_program(x, program), x, dev, args.reps)
+        finally:
+            eng._GROUP_PIXELS = saved
+        print(f"  (eager as one whole-batch render: {n / t_whole:.1f} img/s, {p_whole:.1f} passes; "
+              f"groups of images are {t_whole / t_eager:.2f}x faster)")
     if not args.no_compile:
         t0 = time.perf_counter()
         apply_program(x, program, compile=True)
