@@ -18,15 +18,21 @@ def _fast(x: torch.Tensor) -> bool:
 
 # The eager no-grad path computes x ** a as exp(a * log(x)) in place: torch.pow is slow on CPU (~7 passes
 # over the data vs ~2.5; decode/encode went from ~21 to ~12 passes). Relative error <= 1e-6 in float32 up to
-# x = 8.4 (pow: 4e-7; an extra sqrt or square to shrink exp's argument cost back most of the gain). The
-# linear toe is selected by torch.where, so dark values stay exact relative to themselves.
+# x = 8.4 (pow: 4e-7; an extra sqrt or square to shrink exp's argument cost back most of the gain); float16 and
+# bfloat16 keep pow. The linear toe is selected by torch.where, so dark values stay exact relative to themselves.
 _LOG_1055 = math.log(1.055)
+
+
+def _exp_log(x: torch.Tensor) -> bool:
+    # half precision keeps torch.pow: exp(a log x) would double its (already coarse) rounding error
+    return x.dtype in (torch.float32, torch.float64)
 
 
 def srgb_to_linear(x: torch.Tensor) -> torch.Tensor:
     """IEC 61966-2-1 sRGB decoding (piecewise: linear toe below 0.04045, 2.4 power above)."""
     if _fast(x):
-        hi = x.clamp_min(0.04045).add_(0.055).log_().sub_(_LOG_1055).mul_(2.4).exp_()
+        hi = x.clamp_min(0.04045).add_(0.055)
+        hi = hi.log_().sub_(_LOG_1055).mul_(2.4).exp_() if _exp_log(x) else hi.mul_(1.0 / 1.055).pow_(2.4)
         return torch.where(x <= 0.04045, x * (1.0 / 12.92), hi, out=hi)
     return torch.where(x <= 0.04045, x / 12.92, ((x.clamp_min(0.04045) + 0.055) / 1.055) ** 2.4)
 
@@ -34,7 +40,9 @@ def srgb_to_linear(x: torch.Tensor) -> torch.Tensor:
 def linear_to_srgb(x: torch.Tensor) -> torch.Tensor:
     """IEC 61966-2-1 sRGB encoding, inverse of :func:`srgb_to_linear`."""
     if _fast(x):
-        hi = x.clamp_min(0.0031308).log_().mul_(1.0 / 2.4).exp_().mul_(1.055).sub_(0.055)
+        hi = x.clamp_min(0.0031308)
+        hi = hi.log_().mul_(1.0 / 2.4).exp_() if _exp_log(x) else hi.pow_(1.0 / 2.4)
+        hi = hi.mul_(1.055).sub_(0.055)
         return torch.where(x <= 0.0031308, x * 12.92, hi, out=hi)
     return torch.where(x <= 0.0031308, x * 12.92, 1.055 * x.clamp_min(0.0031308) ** (1.0 / 2.4) - 0.055)
 

@@ -831,7 +831,7 @@ def _lut_lerp_chunked(x: torch.Tensor, top: torch.Tensor, vals: torch.Tensor, sl
     xf = x.reshape(n, c, hw)
     out = torch.empty_like(xf)
     scale = k / top
-    m = max(1024, min(hw, _LUT_CHUNK // (n * c)))
+    m = min(hw, max(1024, _LUT_CHUNK // (n * c)))  # pixels per image per chunk
     pos_b = xf.new_empty(n, c, m)
     idx_b = torch.empty(n, c, m, dtype=torch.long, device=x.device)
     slope_b = xf.new_empty(n, c, m)
@@ -976,9 +976,9 @@ def _run(images: torch.Tensor, x: torch.Tensor, values: dict[str, torch.Tensor],
             raise ProgramError(f"local parameter {name!r} is not supported")
     luts = None
     if any(curves):
-        if bool(torch.isnan(x).any()):  # a NaN has no place on a lookup table: say so instead of a gather error
-            raise ValueError("apply_program: images contain NaN values; point tone curves need finite inputs "
-                             "(check the image source, or torch.nan_to_num the batch)")
+        if not bool(torch.isfinite(x).all()):  # NaN/inf have no place on a lookup table: say so (not a gather error)
+            raise ValueError("apply_program: images contain NaN or inf values; point tone curves need finite "
+                             "inputs (check the image source, or torch.nan_to_num the batch)")
         ident = torch.linspace(0.0, 1.0, _LUT_SIZE)
         rows = []
         for c in curves:

@@ -197,3 +197,14 @@ def test_chunked_eager_lookup_equals_the_one_shot_lookup(monkeypatch, sqrt):
     strided = x.transpose(2, 3).contiguous().transpose(2, 3)  # same values, not contiguous
     one_shot = eng._lut_lerp(strided, top, vals, slope, sqrt=sqrt)
     assert torch.equal(chunked, one_shot)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_image_with_curves_gets_a_clear_error(bad):
+    # with point curves and a non-fusible op, the curves run as a lookup table: NaN and inf get a clear
+    # message naming the problem (inf used to crash inside gather with an index of -2^63)
+    x = torch.rand(1, 3, 8, 8)
+    x[0, 1, 2, 3] = bad
+    p = EditProgram.from_dict({"contrast": 20, "tone_curve": {"master": [[0, 10], [255, 240]]}})
+    with pytest.raises(ValueError, match="NaN or inf values; point tone curves need finite inputs"):
+        apply_program(x, p)
