@@ -503,9 +503,10 @@ def _band_weights(hue: torch.Tensor) -> list[torch.Tensor]:
         prev_c = _HSL_CENTRES[i - 1] - (360.0 if i == 0 else 0.0)
         next_c = _HSL_CENTRES[(i + 1) % n] + (360.0 if i == n - 1 else 0.0)
         d = torch.remainder(hue - c + 180.0, 360.0) - 180.0
-        up = (1.0 + d / (c - prev_c)).clamp(0.0, 1.0)
-        down = (1.0 - d / (next_c - c)).clamp(0.0, 1.0)
-        out.append(torch.where(d < 0, up, down))
+        # rising edge for d < 0, falling edge for d >= 0 (one of the two terms is 0): the values of
+        # where(d < 0, 1 + d / rise, 1 - d / fall) without where (slow on CPU: ~4 passes)
+        w = 1.0 - d.clamp(max=0.0).neg() / (c - prev_c) - d.clamp(min=0.0) / (next_c - c)
+        out.append(w.clamp(0.0, 1.0))
     return out
 
 
