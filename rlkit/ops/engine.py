@@ -502,7 +502,8 @@ def _band_weights(hue: torch.Tensor) -> list[torch.Tensor]:
     for i, c in enumerate(_HSL_CENTRES):
         prev_c = _HSL_CENTRES[i - 1] - (360.0 if i == 0 else 0.0)
         next_c = _HSL_CENTRES[(i + 1) % n] + (360.0 if i == n - 1 else 0.0)
-        d = torch.remainder(hue - c + 180.0, 360.0) - 180.0
+        d = hue - c
+        d = d - torch.round(d * (1.0 / 360.0)) * 360.0  # wrapped to [-180, 180] (3x cheaper than remainder)
         # rising edge for d < 0, falling edge for d >= 0 (one of the two terms is 0): the values of
         # where(d < 0, 1 + d / rise, 1 - d / fall) without where (slow on CPU: ~4 passes)
         w = 1.0 - d.clamp(max=0.0).neg() / (c - prev_c) - d.clamp(min=0.0) / (next_c - c)
