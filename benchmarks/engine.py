@@ -94,6 +94,8 @@ def _bench_size(x: torch.Tensor, program: EditProgram, args: argparse.Namespace)
         _vs_kornia(x, dev, args.reps, compile_too=not args.no_compile)
     if not args.no_fusion:
         _vs_unfused(x, dev, args.reps, compile_too=not args.no_compile)
+    if dev == "cpu":
+        _eager_pieces(x, args.reps)
 
 
 def main() -> None:
@@ -171,6 +173,61 @@ def _vs_unfused(x: torch.Tensor, dev: str, reps: int, compile_too: bool) -> None
             _, pf = passes(lambda p=p, c=comp: apply_program(x, p, compile=c), x, dev, reps)
             row.append(f" {pu:{10 if comp else 8}.1f} {pf:{8 if comp else 6}.1f} {pu / pf:6.2f}x")
         print(f"{name:<32}" + "".join(row))
+
+
+def _pow_decode(x: torch.Tensor) -> torch.Tensor:  # the previous eager decode: in-place pow, then where
+    hi = x.clamp_min(0.04045).add_(0.055).mul_(1.0 / 1.055).pow_(2.4)
+    return torch.where(x <= 0.04045, x * (1.0 / 12.92), hi, out=hi)
+
+
+def _pow_encode(x: torch.Tensor) -> torch.Tensor:
+    hi = x.clamp_min(0.0031308).pow_(1.0 / 2.4).mul_(1.055).sub_(0.055)
+    return torch.where(x <= 0.0031308, x * 12.92, hi, out=hi)
+
+
+def _where_band_weights(hue: torch.Tensor) -> list[torch.Tensor]:  # the previous eager HSL band weights
+    import rlkit.ops.engine as eng
+
+    c_, n, out = eng._HSL_CENTRES, len(eng._HSL_CENTRES), []
+    for i, c in enumerate(c_):
+        prev_c = c_[i - 1] - (360.0 if i == 0 else 0.0)
+        next_c = c_[(i + 1) % n] + (360.0 if i == n - 1 else 0.0)
+        d = torch.remainder(hue - c + 180.0, 360.0) - 180.0
+        up = (1.0 + d / (c - prev_c)).clamp(0.0, 1.0)
+        down = (1.0 - d / (next_c - c)).clamp(0.0, 1.0)
+        out.append(torch.where(d < 0, up, down))
+    return out
+
+
+def _eager_pieces(x: torch.Tensor, reps: int) -> None:
+    """The eager building blocks changed for speed, each against its previous form, same run (CPU)."""
+    import rlkit.ops.engine as eng
+    from rlkit.ops.color import linear_to_srgb, srgb_to_linear
+
+    n = x.shape[0]
+    hue = torch.rand(n, 1, *x.shape[-2:]) * 360.0
+    top = torch.full((n, 3, 1), 0.9)
+    vals = torch.rand(n, 3, eng._FUSE_INTERVALS + 1)
+    slope = torch.rand(n, 3, eng._FUSE_INTERVALS + 1)
+
+    def one_chunk():  # the lookup as one chunk (the previous single pass over the batch)
+        saved, eng._LUT_CHUNK = eng._LUT_CHUNK, 1 << 62
+        try:
+            return eng._lut_lerp(x, top, vals, slope)
+        finally:
+            eng._LUT_CHUNK = saved
+
+    pairs = [
+        ("sRGB decode: exp/log vs pow", lambda: srgb_to_linear(x), lambda: _pow_decode(x)),
+        ("sRGB encode: exp/log vs pow", lambda: linear_to_srgb(x), lambda: _pow_encode(x)),
+        ("HSL band weights vs where", lambda: eng._band_weights(hue), lambda: _where_band_weights(hue)),
+        ("LUT lookup: chunked vs whole", lambda: eng._lut_lerp(x, top, vals, slope), one_chunk),
+    ]
+    print(f"{'eager piece (passes)':<32} {'now':>6} {'before':>7} {'speedup':>7}")
+    for name, new, old in pairs:
+        _, pn = passes(new, x, "cpu", reps)
+        _, po = passes(old, x, "cpu", reps)
+        print(f"{name:<32} {pn:6.1f} {po:7.1f} {po / pn:6.2f}x")
 
 
 if __name__ == "__main__":
