@@ -26,6 +26,13 @@ def unfused(monkeypatch):
     return run
 
 
+def _spy(monkeypatch, name: str) -> list:
+    """Count the calls of engine function ``name`` (which still runs): the list grows by one per call."""
+    calls, real = [], getattr(eng, name)
+    monkeypatch.setattr(eng, name, lambda *a: calls.append(1) or real(*a))
+    return calls
+
+
 def _sweep() -> torch.Tensor:  # every channel sweeps [0, 1] densely, plus the sRGB knees exactly
     t = torch.cat([torch.linspace(0.0, 1.0, 50001), torch.tensor([0.04045, 0.0031308, 1.0, 0.0])])
     return t.view(1, 1, 1, -1).expand(2, 3, 1, -1).contiguous()
@@ -45,9 +52,7 @@ PROGRAMS = [
 def test_fused_matches_unfused_pipeline(d, unfused, monkeypatch):
     x = _sweep()
     p = EditProgram.from_dict(d)
-    calls = []
-    real = eng._fused_tables
-    monkeypatch.setattr(eng, "_fused_tables", lambda *a: calls.append(1) or real(*a))
+    calls = _spy(monkeypatch, "_fused_tables")
     fused = apply_program(x, p)
     assert calls, "a pointwise-only program must take the fused path"
     ref = unfused(lambda: apply_program(x, p))
@@ -139,9 +144,7 @@ def test_tail_lut_matches_exact_encode_and_curves(d, monkeypatch):
     # non-pointwise programs with point curves: clamp + encode + curves run as one sqrt-spaced 1-D table
     x = torch.cat([_sweep()[..., :4096].reshape(2, 3, 64, 64), torch.rand(2, 3, 64, 64)], dim=3)
     p = EditProgram.from_dict(d)
-    calls = []
-    real = eng._tail_tables
-    monkeypatch.setattr(eng, "_tail_tables", lambda *a: calls.append(1) or real(*a))
+    calls = _spy(monkeypatch, "_tail_tables")
     fast = apply_program(x, p)
     assert calls, "a program with curves must take the tail LUT when no gradient is recorded"
     monkeypatch.setattr(eng, "_tail_tables", lambda *a: None)  # None = the exact encode + curve lookups
