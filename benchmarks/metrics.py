@@ -4,7 +4,7 @@
    image, its numpy/numba code). Prints the speed-up and the largest difference (target: >= 10x, equal to
    1e-5), for float64 and float32 maps, sequential (threads=1) and threaded (default). NSS is compared with
    ddof=0 (pysaliency's convention) and maps have a zero minimum so SIM's min-max step (MIT) and
-   pysaliency's agree.
+   pysaliency's agree. The fused sums use numba when it is installed; the last row switches that off.
 2. Sentence similarity pairs/s on CPU, batched (target >= 500 pairs/s), with the offline MiniLM model:
    unique pairs, and a GRPO-like workload (64 prompts x 8 completions, each reference repeated 8x), against
    the previous implementation (sentence-transformers ``encode`` of the distinct texts) in the same run.
@@ -54,6 +54,18 @@ def _ours(pred, gt, fix, threads=None):
     return saliency_metrics(pred, gt, fixations=fix, ddof=0, threads=threads)  # all five, shared statistics
 
 
+def _ours_numpy(pred, gt, fix, threads=None):
+    """As :func:`_ours` with the numba kernels switched off (the path without numba, or ``RLKIT_NUMBA=0``)."""
+    from rlkit.metrics import saliency
+
+    saved = list(saliency._JIT)
+    saliency._JIT[:] = [None]
+    try:
+        return _ours(pred, gt, fix, threads)
+    finally:
+        saliency._JIT[:] = saved
+
+
 def _ours_separate(pred, gt, fix):
     from rlkit.metrics import auc_judd, cc, kld, nss, sim
 
@@ -95,6 +107,7 @@ def bench_saliency(n: int, size: int, repeats: int) -> None:
         ("rlkit five separate calls, float64", lambda: _ours_separate(pred, gt, fix)),
         ("rlkit saliency_metrics, float32, threads=1", lambda: _ours(p32, g32, fix, threads=1)),
         ("rlkit saliency_metrics, float32, threaded", lambda: _ours(p32, g32, fix)),
+        ("  the same without numba (numpy path)", lambda: _ours_numpy(p32, g32, fix)),
     ]
     results = [(name, *_best(fn, repeats)) for name, fn in runs]
     print(f"saliency metrics, {n} maps of {size}x{size}, {os.cpu_count()} CPUs, load average "

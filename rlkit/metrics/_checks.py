@@ -33,7 +33,7 @@ def as_map_array(x: object, name: str) -> np.ndarray:
         raise ValueError(f"{name}: expected shape (H, W), (N, H, W) or (N, 1, H, W), got {shape or a.shape}")
     if a.shape[0] == 0 or a.shape[1] == 0 or a.shape[2] == 0:
         raise ValueError(f"{name}: empty map batch of shape {a.shape}")
-    a = np.ascontiguousarray(a, dtype=np.float64 if a.dtype == np.float64 else np.float32)
+    a = np.ascontiguousarray(a, dtype=np.float64 if a.dtype.kind == "f" and a.dtype.itemsize >= 8 else np.float32)
     if a.dtype.kind == "f" and not np.isfinite(a.sum()) and not np.isfinite(a).all():
         bad = np.flatnonzero(~np.isfinite(a).reshape(a.shape[0], -1).all(1))[:10].tolist()
         raise ValueError(f"{name}: contains NaN or inf (image indices {bad})")

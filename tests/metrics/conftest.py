@@ -23,3 +23,19 @@ def pysal_auc_judd(pysal):
 
     _, nu = pysal
     return lambda positives, negatives: pysaliency_auc_judd(nu, positives, negatives)
+
+
+@pytest.fixture(params=["numba", "numpy"])
+def saliency_path(request, monkeypatch):
+    """Run a saliency test on both implementations: the numba kernels (when numba is installed) and numpy."""
+    from rlkit.metrics import saliency
+
+    monkeypatch.setattr(saliency, "_JIT", [])
+    if request.param == "numpy":
+        monkeypatch.setenv("RLKIT_NUMBA", "0")
+    else:
+        monkeypatch.delenv("RLKIT_NUMBA", raising=False)
+        if saliency._jit() is None:
+            pytest.skip("numba is not installed (the `metrics` extra installs it)")
+    assert (saliency._jit() is None) == (request.param == "numpy")
+    return request.param

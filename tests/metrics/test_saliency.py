@@ -6,6 +6,8 @@ import torch
 
 from rlkit.metrics import KLD_EPS, auc_judd, cc, kld, nss, saliency_metrics, saliency_scores, sim
 
+pytestmark = pytest.mark.usefixtures("saliency_path")  # numba kernels and numpy (conftest)
+
 
 def test_auc_judd_hand_worked():
     pred = np.array([[0.9, 0.1, 0.5], [0.3, 0.7, 0.2]])

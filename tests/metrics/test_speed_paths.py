@@ -42,7 +42,8 @@ def _mit_auc_judd(p, f):
     return float(np.trapezoid(tp, fp))
 
 
-@pytest.mark.parametrize("case", ["continuous", "ties", "negative", "offset"])
+@pytest.mark.parametrize("case", ["continuous", "ties", "negative", "offset", "pivot"])
+@pytest.mark.usefixtures("saliency_path")
 def test_large_float64_maps_match_pysaliency(pysal, pysal_auc_judd, case):
     # >= 4096 pixels: AUC-Judd uses uint32 sort keys (exact, with a float64 fallback when keys are ambiguous),
     # SIM/KLD the chunked folded formulas, CC/NSS the dot products of the statistics pass.
@@ -53,6 +54,10 @@ def test_large_float64_maps_match_pysaliency(pysal, pysal_auc_judd, case):
         pred = pred - 0.3
     elif case == "offset":  # mean >> spread: the centred recomputation guards the dot products
         pred = pred * 0.05 + 100.0
+    elif case == "pivot":  # the evenly spaced pixels that set the pivot are far from the mean: the guard
+        pred = pred.copy()  # rejects the pivoted sums and the centred values are recomputed
+        flat = pred.reshape(pred.shape[0], -1)[:, :: pred[0].size // 1024]
+        flat += 1000.0  # (distinct values: no ties for AUC-Judd)
     ref = _ref_all(pysal, pysal_auc_judd, pred, gt, fix)
     if case == "ties":  # pysaliency breaks ties differently from MIT's AUC_Judd.m; use the MIT loop itself
         ref["auc_judd"] = np.array([_mit_auc_judd(pred[i], fix[i]) for i in range(pred.shape[0])])
@@ -64,6 +69,7 @@ def test_large_float64_maps_match_pysaliency(pysal, pysal_auc_judd, case):
     np.testing.assert_allclose(nss(pred, fix, ddof=0), ref["nss"], atol=1e-9, rtol=0)
 
 
+@pytest.mark.usefixtures("saliency_path")
 def test_sim_fast_path_matches_mit_definition_by_hand():
     pred, gt, _ = _maps(seed=3)
     gt = gt + 0.2  # positive minimum: SIM's min-max shift of the ground truth
@@ -76,6 +82,7 @@ def test_sim_fast_path_matches_mit_definition_by_hand():
     assert sim(np.ones_like(gt[0]), gt[0])[0] == pytest.approx(np.minimum(1 / gt[0].size, g0).sum(), abs=1e-12)
 
 
+@pytest.mark.usefixtures("saliency_path")
 def test_kld_fast_path_matches_formula_with_zero_pixels():
     pred, gt, _ = _maps(seed=5)
     pred[:, :10] = 0.0  # p = 0 where g > 0: eps keeps the ratio finite
@@ -87,6 +94,7 @@ def test_kld_fast_path_matches_formula_with_zero_pixels():
 
 
 @pytest.mark.parametrize("dtype,h,w", [(np.float64, 128, 130), (np.float64, 300, 301), (np.float32, 520, 520)])
+@pytest.mark.usefixtures("saliency_path")
 def test_threads_give_identical_results_and_bad_value_is_rejected(dtype, h, w):
     # the larger maps span several chunks of the SIM/KLD and statistics passes: results must still not
     # depend on the number of threads (chunking is fixed per dtype)
@@ -100,6 +108,7 @@ def test_threads_give_identical_results_and_bad_value_is_rejected(dtype, h, w):
         cc(pred, gt, threads=0)
 
 
+@pytest.mark.usefixtures("saliency_path")
 def test_nan_in_large_batch_names_the_image_and_huge_finite_values_are_fine():
     pred, gt, fix = _maps(n=3)
     bad = pred.copy()
@@ -114,12 +123,84 @@ def test_nan_in_large_batch_names_the_image_and_huge_finite_values_are_fine():
         kld(pred, neg)
 
 
+@pytest.mark.usefixtures("saliency_path")
 def test_float32_large_maps_close_to_float64():
     pred, gt, fix = _maps(n=2, h=128, w=128, seed=7)
     a = saliency_metrics(pred, gt, fixations=fix)
     b = saliency_metrics(torch.tensor(pred, dtype=torch.float32), gt.astype(np.float32), fixations=fix)
     for k in ("auc_judd", "nss", "cc", "sim", "kld"):
         np.testing.assert_allclose(b[k], a[k], atol=1e-5, rtol=0, err_msg=k)
+
+
+@pytest.mark.usefixtures("saliency_path")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_prediction_without_gt_is_named(dtype, bad):
+    # auc_judd / nss take no ground truth: the error must still name the image (it crashed on the numba path)
+    pred, _, fix = _maps(n=3)
+    pred = pred.astype(dtype)
+    pred[1, 40, 40] = bad
+    for call in (lambda: auc_judd(pred, fix), lambda: nss(pred, fix)):
+        with pytest.raises(ValueError, match=r"pred: contains NaN or inf \(image indices \[1\]\)"):
+            call()
+
+
+@pytest.mark.usefixtures("saliency_path")
+def test_nan_in_multi_chunk_float64_map_is_reported_before_any_metric():
+    # a float64 map of > 131072 pixels spans several statistics chunks: its NaN must reach the check (Python's
+    # min() of chunk minima dropped it, and the NaN then went through the uint32 key cast with a warning)
+    import warnings
+
+    rng = np.random.default_rng(0)
+    pred = rng.random((2, 400, 400))
+    pred[1, 0, 0] = np.nan
+    fix = np.zeros(pred.shape, bool)
+    fix[:, 3, 3] = True
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"image indices \[1\]"):
+            auc_judd(pred, fix)
+
+
+@pytest.mark.usefixtures("saliency_path")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_constant_maps_follow_the_conventions_exactly(dtype):
+    # a constant whose sum over 4900 pixels does not reproduce it exactly (NSS came out +-1 instead of 0, and CC
+    # ~1e-16 instead of NaN for a constant ground truth)
+    rng = np.random.default_rng(1)
+    const = np.full((1, 70, 70), 3.4938435887209565, dtype)
+    other = rng.random((1, 70, 70)).astype(dtype)
+    fix = rng.random((1, 70, 70)) > 0.95
+    assert nss(const, fix)[0] == 0.0
+    assert cc(const, other)[0] == 0.0  # constant prediction
+    assert np.isnan(cc(other, const)[0])  # constant ground truth: undefined
+    per = saliency_metrics(const, other, fixations=fix)
+    assert per["nss"][0] == 0.0 and per["cc"][0] == 0.0
+
+
+@pytest.mark.usefixtures("saliency_path")
+@pytest.mark.parametrize("scale", [1e25, 1e-30])
+def test_float32_maps_whose_squares_leave_float32_range_match_float64(scale):
+    # squares of ~1e25 overflow float32 and squares of ~1e-30 underflow: CC came out NaN and NSS 0, silently.
+    # Such batches are evaluated in float64.
+    pred, gt, fix = _maps(n=2)
+    p32, g32 = (pred * scale).astype(np.float32), (gt * scale).astype(np.float32)
+    r32 = saliency_metrics(p32, g32, fixations=fix)
+    r64 = saliency_metrics(p32.astype(np.float64), g32.astype(np.float64), fixations=fix)
+    for k in ("auc_judd", "nss", "cc", "sim", "kld"):
+        assert np.isfinite(r32[k]).all(), k
+        np.testing.assert_allclose(r32[k], r64[k], rtol=1e-9, err_msg=k)
+
+
+def test_ddof_is_checked_and_byte_order_keeps_float64():
+    pred, gt, fix = _maps(n=2)
+    with pytest.raises(ValueError, match="ddof"):
+        nss(pred, fix, ddof=pred[0].size)
+    with pytest.raises(ValueError, match="ddof"):
+        saliency_metrics(pred, gt, fixations=fix, ddof=2)
+    swapped = pred.astype(pred.dtype.newbyteorder(">"))  # same values, big-endian: must stay float64
+    np.testing.assert_array_equal(nss(swapped, fix), nss(pred, fix))
+    np.testing.assert_array_equal(cc(swapped, gt), cc(pred, gt))
 
 
 # ---------------------------------------------------------------- sentence similarity
@@ -181,6 +262,7 @@ def _blobs(size=512):
     return pred, gt, fix
 
 
+@pytest.mark.usefixtures("saliency_path")
 def test_float32_maps_agree_with_float64_on_large_maps():
     # 512^2 maps span many float32 dot products of the statistics and KLD passes: a float32 dot accumulated
     # over a whole 262k chunk drifted by up to 1.6e-5 (NSS); blocked float32 sums keep every metric close
@@ -192,6 +274,7 @@ def test_float32_maps_agree_with_float64_on_large_maps():
         assert abs(r32[k][0] - r64[k][0]) <= tol, (k, r32[k][0], r64[k][0])
 
 
+@pytest.mark.usefixtures("saliency_path")
 def test_huge_finite_float32_maps_are_evaluated_like_float64():
     # values near the float32 maximum: the map sums overflow float32, so the batch is evaluated in float64
     # (it used to come out silently wrong: NSS 0, KLD 0.19 instead of 23.4)
