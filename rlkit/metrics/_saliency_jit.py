@@ -17,32 +17,10 @@ _BLOCK = 4096
 
 
 @njit(nogil=True, fastmath=_FASTMATH, boundscheck=False, cache=True)
-def moments1(x, c):  # pragma: no cover - compiled
-    """(sum(x - c), sum((x - c)^2)) in float64."""
-    n = x.size
-    z = c - c
-    s0 = 0.0
-    s1 = 0.0
-    for blk in range(n // _BLOCK):
-        o = blk * _BLOCK
-        a0 = z
-        a1 = z
-        for j in range(_BLOCK):
-            d = x[o + j] - c
-            a0 += d
-            a1 += d * d
-        s0 += a0
-        s1 += a1
-    for i in range(n // _BLOCK * _BLOCK, n):
-        d = x[i] - c
-        s0 += d
-        s1 += d * d
-    return s0, s1
-
-
-@njit(nogil=True, fastmath=_FASTMATH, boundscheck=False, cache=True)
 def moments2(x, y, cx, cy):  # pragma: no cover - compiled
-    """(sum dx, sum dy, sum dx^2, sum dy^2, sum dx dy) in float64, with dx = x - cx and dy = y - cy."""
+    """(sum dx, sum dy, sum dx^2, sum dy^2, sum dx dy) in float64, with dx = x - cx and dy = y - cy.
+
+    One map alone: ``moments2(x, x, c, c)`` (the second read hits the cache)."""
     n = x.size
     z = cx - cx
     s0 = 0.0

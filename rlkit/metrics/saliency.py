@@ -473,11 +473,11 @@ def _stats_pass_jit(jit, p: np.ndarray, g: np.ndarray | None, moments: bool):
     if g is not None and moments:
         cg = _pivot(g)
         dsp, dsg, pp, gg, pg = jit.moments2(p, g, cp, cg)
-    else:
-        dsp, pp = jit.moments1(p, cp)
+    else:  # one map at a time (moments2 of a map with itself)
+        dsp, _, pp, _, _ = jit.moments2(p, p, cp, cp)
         if g is not None:
             cg = _pivot(g)
-            dsg = jit.moments1(g, cg)[0]
+            dsg = jit.moments2(g, g, cg, cg)[0]
     sp = dsp + n * float(cp)
     sg = dsg + n * float(cg) if g is not None else 0.0
     mom = _centred_moments(n, dsp, pp, dsg if g is not None else None, gg, pg, 0.5) if moments else None
