@@ -35,8 +35,8 @@ _NAN = float("nan")
 
 # Implementation note (speed; benchmarks/metrics.py measures it against pysaliency): the metrics are
 # memory-bound, so each image is processed on its flattened map with as few passes as possible.
-# - A cache-blocked statistics pass per image: sum/min/max of each map (the sum doubles as the NaN/inf
-#   check), and for float64 maps p.p, g.g, p.g for CC/NSS (a centred recomputation guards against
+# - A cache-blocked statistics pass per image: sum/min/max of each map (NaN/inf show in the min/max, and make
+#   the sum non-finite for the checks), and for float64 maps p.p, g.g, p.g for CC/NSS (a centred recomputation guards against
 #   cancellation when the mean dwarfs the spread); float32 maps use pivoted values for CC/NSS.
 # - SIM and KLD are evaluated together in cache-sized chunks with in-place ufuncs and the normalisations
 #   folded into scalars: SIM = sum(min((p - lo_p) * T_g / T_p, g - lo_g)) / T_g, and
@@ -464,10 +464,8 @@ def _stats_pass_jit(jit, p: np.ndarray, g: np.ndarray | None, moments: bool):
     if g is not None:
         log, hig = float(g.min()), float(g.max())
         ok_g = np.isfinite(log) and np.isfinite(hig)
-    if not (ok_p and ok_g):
-        sp = float(p.sum(dtype=np.float64)) if ok_p else _NAN
-        sg = (float(g.sum(dtype=np.float64)) if ok_g else _NAN) if g is not None else _NAN
-        return (sp, lop, hip), ((sg, log, hig) if g is not None else None), None
+    if not (ok_p and ok_g):  # the batch raises: a NaN sum marks the bad map (the other sum is not used)
+        return (0.0 if ok_p else _NAN, lop, hip), ((0.0 if ok_g else _NAN, log, hig) if g is not None else None), None
     cp = _pivot(p)
     dsg = gg = pg = 0.0
     if g is not None and moments:
@@ -569,15 +567,13 @@ def _run(m: _Maps, want: frozenset, *, ddof: int = 1, eps: float = KLD_EPS, thre
     st: list = [None] * n
     rows: list[dict[str, float] | None] = [None] * n
     fidx: list = list(m.fidx) if m.fidx is not None else [None] * n
-    stat_chunk = _STAT_CHUNK[p.dtype.itemsize]
     derive_fix = m.fidx is None and fixation_threshold is not None
 
     def work(indices: range) -> None:
-        bufs = (np.empty(min(npix, stat_chunk), p.dtype), np.empty(min(npix, stat_chunk), p.dtype))  # per thread
-        w = _Work(npix, p.dtype)
+        w = _Work(npix, p.dtype)  # per thread; the statistics pass borrows its buffers before the metrics
         for i in indices:
             gi = g[i] if g is not None else None
-            st[i] = _stats_pass(p[i], gi, moments, bufs)
+            st[i] = _stats_pass(p[i], gi, moments, (w.a, w.b))
             if not _evaluable(st[i], f32, npix):
                 continue  # reported (or re-run) after the batch
             if derive_fix:  # fixations: gt >= threshold * max(gt)
