@@ -124,7 +124,11 @@ def _vs_kornia(x: torch.Tensor, dev: str, reps: int, compile_too: bool) -> None:
     pairs = [
         ("brightness/exposure", {"exposure": 0.5}, lambda: K.adjust_brightness(x, 0.1)),
         ("contrast", {"contrast": 30}, lambda: K.adjust_contrast(x, 1.3)),
-        # kornia's adjust_contrast is a gain (x * 1.3); its S-curve, closer to what a contrast slider does:
+        # kornia's adjust_contrast is a gain (x * 1.3, then an in-place clamp). Its two ops closer to what a
+        # contrast slider does: a stretch about the image's mean grey (PIL's / torchvision's definition of
+        # contrast) and an S-curve
+        ("contrast (mean-grey peer)", {"contrast": 30},
+         lambda: K.adjust_contrast_with_mean_subtraction(x, 1.3)),
         ("contrast (S-curve peer)", {"contrast": 30}, lambda: K.adjust_sigmoid(x, 0.5, 5.0)),
         ("saturation", {"saturation": 30}, lambda: K.adjust_saturation(x, 1.3)),
         ("hue", {"hsl_hue_red": 30, "hsl_hue_green": 30, "hsl_hue_blue": 30}, lambda: K.adjust_hue(x, 0.3)),

@@ -80,7 +80,11 @@ def _cmd_retouch(args: argparse.Namespace) -> int:
     else:
         text = args.program
         if text.startswith("@"):
-            text = Path(text[1:]).read_text(encoding="utf-8")
+            try:
+                text = Path(text[1:]).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as e:
+                print(f"rlkit retouch: cannot read the program file {text[1:]}: {e}", file=sys.stderr)
+                return 2
         res = parse_program(text, args.format, clamp=args.clamp)
         for n in res.notes:
             print(f"clamped: {n}", file=sys.stderr)

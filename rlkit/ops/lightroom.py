@@ -132,14 +132,34 @@ def _f(entry: Mapping[str, Any], key: str, where: str, default: float | None = N
     return float(v)
 
 
+def _snap(v: float) -> float:
+    """``v`` to 12 significant digits: values rebuilt from Lightroom's forms (local values in its -1..+1 scale, a
+    radial mask's centre and radii from its bounding box) come back as written (6.86, not 6.860000000000001)."""
+    return float(f"{v:.12g}")
+
+
 def _b(entry: Mapping[str, Any], *keys: str) -> bool:
+    """True when any of ``keys`` is set true: Lightroom 11+ entries may carry both ``Flipped`` and
+    ``MaskInverted`` (one of them false), so the first key present does not decide alone."""
     for k in keys:
         v = entry.get(k)
         if isinstance(v, str):
-            return v.strip().lower() in ("true", "1", "yes")
-        if v is not None:
-            return bool(v)
+            v = v.strip().lower() in ("true", "1", "1.0", "yes")
+        if v is not None and bool(v):
+            return True
     return False
+
+
+def _code(v: Any) -> str:
+    """A mode or type code as a lower-case string; numbers (XMP import turns ``"0"`` into ``0.0``) as integers."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and float(v).is_integer():
+        return str(int(v))
+    s = str(v).strip().lower()
+    try:
+        f = float(s)
+    except ValueError:
+        return s
+    return str(int(f)) if f.is_integer() else s
 
 
 def _numbers(s: Any, n: int, where: str) -> list[float]:
@@ -161,8 +181,8 @@ def _mask_from_entry(e: Any, where: str) -> Mask:
     if kind == "circulargradient":
         top, left = _f(e, "Top", where), _f(e, "Left", where)
         bottom, right = _f(e, "Bottom", where), _f(e, "Right", where)
-        return RadialMask(round((left + right) / 2, 9), round((top + bottom) / 2, 9), round(abs(right - left) / 2, 9),
-                          round(abs(bottom - top) / 2, 9),
+        return RadialMask(_snap((left + right) / 2), _snap((top + bottom) / 2), _snap(abs(right - left) / 2),
+                          _snap(abs(bottom - top) / 2),
                           _f(e, "Angle", where, 0.0), _f(e, "Feather", where, 50.0), inv)
     if kind == "gradient":
         return LinearMask(_f(e, "ZeroX", where), _f(e, "ZeroY", where), _f(e, "FullX", where),
@@ -174,7 +194,7 @@ def _mask_from_entry(e: Any, where: str) -> Mask:
         disks = tuple(tuple(_numbers(d, 3, f"{where} Dabs[{i}]")) for i, d in enumerate(dabs))
         return BrushMask(disks, _f(e, "Feather", where, 0.0), _b(e, "Pixels"), inv)
     if kind == "rangemask":
-        t = str(e.get("Type", "")).lower()
+        t = _code(e.get("Type", ""))
         if t in ("luminance", "2"):
             lo, hi = _numbers(e.get("LumRange"), 2, f"{where} LumRange")
             return LuminanceRangeMask(lo, hi, _f(e, "Feather", where, 0.1), inv)
@@ -196,7 +216,7 @@ def _combine(entries: Any, where: str) -> CompositeMask:
     parts = []
     for i, e in enumerate(entries):
         m = _mask_from_entry(e, f"{where}.CorrectionMasks[{i}]")
-        op = str(e.get("MaskBlendMode", "add")).lower() if isinstance(e, Mapping) else "add"
+        op = _code(e.get("MaskBlendMode", "add")) if isinstance(e, Mapping) else "add"
         op = {"0": "add", "1": "intersect", "2": "subtract"}.get(op, op)
         parts.append((op, m))
     return CompositeMask(tuple(parts))
@@ -224,7 +244,7 @@ def corrections_from_lightroom(groups: Any, *, clamp: bool = False, notes: list 
                 raise ProgramError(f"{where}: unknown local parameter {k!r}; supported: "
                                    f"{[lr for lr, _ in LOCAL_LIGHTROOM.values()]}")
             name, scale = hit
-            val = _f(g, k, where) * scale * amount
+            val = _snap(_f(g, k, where) * scale * amount)
             params[name] = _check_param(where, name, val, clamp, notes, local=True)
         mask = _combine(g.get("CorrectionMasks"), where)
         if len(mask.parts) == 1 and mask.parts[0][0] == "add":

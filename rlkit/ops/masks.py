@@ -38,7 +38,9 @@ def _num(op: str, name: str, value: Any, lo: float | None = None, hi: float | No
     if not math.isfinite(v):
         raise ProgramError(f"{op}: parameter '{name}' must be finite, got {value!r}")
     if (lo is not None and v < lo) or (hi is not None and v > hi):
-        raise ProgramError(f"{op}: parameter '{name}'={v:g} is outside the allowed range [{lo:g}, {hi:g}]")
+        lo_s = "-inf" if lo is None else f"{lo:g}"
+        hi_s = "inf)" if hi is None else f"{hi:g}]"
+        raise ProgramError(f"{op}: parameter '{name}'={v:g} is outside the allowed range [{lo_s}, {hi_s}")
     return v
 
 
@@ -229,13 +231,22 @@ class TensorMask(Mask):
         while t.dim() > 2 and t.shape[0] == 1:
             t = t[0]
         if t.dim() != 2 or t.numel() == 0:
-            raise ProgramError(f"tensor mask: 'data' must be 2-D (H, W), got shape {tuple(self.data.shape)}")
+            raise ProgramError(f"tensor mask: 'data' must be 2-D (H, W), got shape {tuple(t.shape)}")
         if not torch.isfinite(t).all():
             raise ProgramError("tensor mask: 'data' contains NaN or infinite values")
         if t.min() < 0 or t.max() > 1:
             raise ProgramError(
                 f"tensor mask: values must be in [0, 1], got range [{float(t.min()):g}, {float(t.max()):g}]")
         object.__setattr__(self, "data", t)
+
+    def __eq__(self, other: object) -> bool:  # by value, so that programs compare equal after a round trip
+        if not isinstance(other, TensorMask):
+            return NotImplemented
+        return (self.invert == other.invert and self.data.shape == other.data.shape
+                and torch.equal(self.data.detach().cpu(), other.data.detach().cpu()))
+
+    def __hash__(self) -> int:
+        return hash((self.kind, tuple(self.data.shape), self.invert))
 
     def _render(self, image: torch.Tensor) -> torch.Tensor:
         h, w = image.shape[-2:]
@@ -253,7 +264,8 @@ class TensorMask(Mask):
 
 def _display_luma(image: torch.Tensor) -> torch.Tensor:
     y = 0.2126 * image[:, 0:1] + 0.7152 * image[:, 1:2] + 0.0722 * image[:, 2:3]
-    return y.clamp_min(0.0) ** (1.0 / 2.2)
+    # clamped above 0: the power's derivative at 0 is infinite, which made image gradients NaN at black pixels
+    return y.clamp_min(1e-12) ** (1.0 / 2.2)
 
 
 @dataclass(frozen=True)
@@ -300,7 +312,7 @@ class ColorRangeMask(Mask):
     def _render(self, image: torch.Tensor) -> torch.Tensor:
         from .color import hue_saturation
 
-        hue, sat = hue_saturation(image.clamp_min(0).sqrt())
+        hue, sat = hue_saturation(image.clamp_min(1e-12).sqrt())  # (not 0: sqrt's gradient there is infinite)
         d = torch.remainder(hue - self.hue + 180.0, 360.0) - 180.0
         f = max(self.feather, 1e-3)
         return (1.0 - _smoothstep(self.width, self.width + f, d.abs())) * sat

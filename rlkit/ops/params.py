@@ -21,6 +21,7 @@ __all__ = [
     "CURVE_CHANNELS",
     "CURVE_LIGHTROOM",
     "canonical_name",
+    "LIGHTROOM_OTHER_KEYS",
 ]
 
 
@@ -175,9 +176,22 @@ for _band in HSL_BANDS:
 LIGHTROOM_ALIASES: Mapping[str, str] = MappingProxyType(_alias)
 
 
+#: Lightroom keys, in Lightroom's own spelling, whose normalised form collides with one of our aliases but which
+#: mean something else: camera calibration (``RedHue`` is not ``hsl_hue_red``) and lens-correction vignetting
+#: (``VignetteAmount`` is not the post-crop ``vignette_amount``). rlkit has no equivalent: they are not aliases.
+LIGHTROOM_OTHER_KEYS: frozenset[str] = frozenset(
+    [f"{c}{k}" for c in ("Red", "Green", "Blue") for k in ("Hue", "Saturation")]
+    + ["ShadowTint", "VignetteAmount", "VignetteMidpoint"]
+)
+
+
 def canonical_name(name: str) -> str | None:
-    """Map a canonical, Lightroom or common alias spelling (any case, ``_``/``-``/spaces) to the canonical name."""
-    if not isinstance(name, str):
+    """Map a canonical, Lightroom or common alias spelling (any case, ``_``/``-``/spaces) to the canonical name.
+
+    None for unknown names and for the Lightroom keys of :data:`LIGHTROOM_OTHER_KEYS` (exact spelling, with or
+    without ``crs:``): ``RedHue`` is camera calibration, while ``red_hue`` is an alias of ``hsl_hue_red``.
+    """
+    if not isinstance(name, str) or name.removeprefix("crs:") in LIGHTROOM_OTHER_KEYS:
         return None
     return LIGHTROOM_ALIASES.get(_norm_key(name))
 

@@ -12,6 +12,7 @@ from .masks import Mask, mask_from_dict
 from .params import (
     CURVE_CHANNELS,
     CURVE_LIGHTROOM,
+    LIGHTROOM_OTHER_KEYS,
     LOCAL_PARAMS,
     PARAM_SPECS,
     canonical_name,
@@ -294,6 +295,10 @@ class EditProgram:
                 continue  # Lightroom bookkeeping keys with no effect on the edit
             name = canonical_name(key)
             if name is None:
+                if key.removeprefix("crs:") in LIGHTROOM_OTHER_KEYS:
+                    raise ProgramError(f"program: {key!r} is a Lightroom camera-calibration or lens-correction "
+                                       "setting, which rlkit does not model (HSL is HueAdjustmentRed etc., "
+                                       "the vignette slider PostCropVignetteAmount)")
                 raise ProgramError(f"program: unknown parameter {key!r}")
             if key == "Temperature" and isinstance(value, (int, float)) and not isinstance(value, bool) \
                     and 1500 <= value <= 50000:

@@ -106,17 +106,50 @@ def _strip_fence(s: str, offset: int) -> tuple[str, int]:
 
 
 def _program_from_obj(obj: Any, pos: int, clamp: bool, problems: list[ParseProblem],
-                      notes: list[ClampNote]) -> EditProgram | None:
+                      notes: list[ClampNote], text: str = "") -> EditProgram | None:
+    """The program of a decoded JSON object; ``text`` is its source, starting at offset ``pos``."""
     if not isinstance(obj, dict):
         problems.append(ParseProblem(pos, f"expected a JSON object of parameters, got {type(obj).__name__}"))
         return None
+    first: list[ClampNote] = []
     try:
-        return EditProgram.from_dict(obj, clamp=clamp, notes=notes)
-    except ProgramError as e:
-        problems.append(ParseProblem(pos, str(e)))
-    except (TypeError, ValueError, OverflowError) as e:  # defensive: malformed nested values
+        program = EditProgram.from_dict(obj, clamp=clamp, notes=first)
+        notes.extend(first)
+        return program
+    except (ProgramError, TypeError, ValueError, OverflowError):
+        pass
+    # something is wrong: validate key by key, report each bad key at its position in the text and keep the
+    # valid ones (as the name=value form does), so one misspelt or out-of-range key does not void the program
+    entries = [((k,), {k: v}) for k, v in obj.items() if k != "params" or not isinstance(v, dict)]
+    if isinstance(obj.get("params"), dict):  # nested form {"params": {...}}
+        entries += [(("params", k), {"params": {k: v}}) for k, v in obj["params"].items()]
+    good: dict[str, Any] = {}
+    for path, one in entries:
+        try:
+            EditProgram.from_dict(one, clamp=clamp, notes=[])
+        except ProgramError as e:
+            problems.append(ParseProblem(_key_position(text, path[-1], pos), str(e)))
+            continue
+        except (TypeError, ValueError, OverflowError) as e:  # defensive: malformed nested values
+            problems.append(ParseProblem(_key_position(text, path[-1], pos), f"invalid program: {e}"))
+            continue
+        if len(path) == 1:
+            good[path[0]] = one[path[0]]
+        else:
+            good.setdefault("params", {})[path[1]] = one["params"][path[1]]
+    if not good:
+        return None
+    try:
+        return EditProgram.from_dict(good, clamp=clamp, notes=notes)
+    except (ProgramError, TypeError, ValueError, OverflowError) as e:  # pragma: no cover - every key passed alone
         problems.append(ParseProblem(pos, f"invalid program: {e}"))
-    return None
+        return None
+
+
+def _key_position(text: str, key: Any, default: int) -> int:
+    """Offset of the JSON key ``"key"`` in ``text`` (which starts at offset ``default``), else ``default``."""
+    i = text.find(json.dumps(key)) if isinstance(key, str) else -1
+    return default + i if i >= 0 else default
 
 
 _JARVIS = re.compile(r"\s*<think>(.*?)</think>\s*<answer>(.*?)</answer>\s*", re.S)
@@ -143,8 +176,30 @@ def _parse_jarvis(text: str, clamp: bool) -> ParseResult:
         reasoning = t.group(1).strip() if t else None
     body, start = _strip_fence(body, start)
     obj, good = _loads(body, start, problems)
-    program = _program_from_obj(obj, start, clamp, problems, notes) if good else None
+    program = _program_from_obj(obj, start, clamp, problems, notes, body) if good else None
     return ParseResult(not problems and program is not None, program, problems, reasoning, "jarvis", notes)
+
+
+def _json_start(body: str, tries: int = 64) -> int:
+    """Where the JSON object in ``body`` starts: the first ``{`` (of the first ``tries``) that opens an object
+    running to the end of the text, else the first that opens any object, else the first ``{`` (-1: none).
+
+    Reasoning before the object may contain braces of its own ("keep the {natural} look").
+    """
+    dec = json.JSONDecoder(parse_constant=_reject_constant)
+    first, any_obj, i = body.find("{"), -1, body.find("{")
+    while i >= 0 and tries > 0:
+        tries -= 1
+        try:
+            obj, end = dec.raw_decode(body, i)
+        except Exception:  # noqa: BLE001 - not an object here (JSON errors, recursion, NaN): try the next brace
+            obj, end = None, -1
+        if isinstance(obj, dict):
+            if not body[end:].strip():
+                return i
+            any_obj = i if any_obj < 0 else any_obj
+        i = body.find("{", i + 1)
+    return any_obj if any_obj >= 0 else first
 
 
 def _parse_json(text: str, clamp: bool) -> ParseResult:
@@ -157,7 +212,7 @@ def _parse_json(text: str, clamp: bool) -> ParseResult:
         reasoning = text[:fence.start()].strip() or None
         body, start = _strip_fence(fence.group(1), fence.start(1))
     elif not body.startswith("{"):
-        i = body.find("{")
+        i = _json_start(body)
         if i < 0:
             return ParseResult(False, None, [ParseProblem(None, "no JSON object found")], None, "json")
         reasoning = body[:i].strip() or None
@@ -174,7 +229,7 @@ def _parse_json(text: str, clamp: bool) -> ParseResult:
     if body[end:].strip():
         problems.append(ParseProblem(start + end, "unexpected text after the JSON object"))
     obj, good = _loads(body[:end], start, problems)
-    program = _program_from_obj(obj, start, clamp, problems, notes) if good else None
+    program = _program_from_obj(obj, start, clamp, problems, notes, body[:end]) if good else None
     return ParseResult(not problems and program is not None, program, problems, reasoning, "json", notes)
 
 
@@ -239,7 +294,7 @@ def _parse_retouchiq(text: str, clamp: bool) -> ParseResult:
             return ParseResult(False, None, [ParseProblem(None, "no operations of the form name=value found")],
                                text.strip() or None, "retouchiq")
     values: dict[str, Any] = {}
-    positions: dict[str, int] = {}
+    spelled: dict[str, str] = {}  # the name as written: Lightroom's Kelvin "Temperature" converts only by that name
     i = seg_start
     while i < seg_end:
         c = text[i]
@@ -302,12 +357,12 @@ def _parse_retouchiq(text: str, clamp: bool) -> ParseResult:
             problems.append(ParseProblem(m.start(), f"invalid value for {name!r}: {e}"))
             continue
         values[key] = val
-        positions[key] = m.start()
+        spelled[key] = name
     if not values and not problems and text[seg_start:seg_end].strip():
         problems.append(ParseProblem(seg_start, "no operations found"))
     program = None
     try:
-        program = EditProgram.from_dict({k: v for k, v in values.items()}, clamp=clamp, notes=notes)
+        program = EditProgram.from_dict({spelled[k]: v for k, v in values.items()}, clamp=clamp, notes=notes)
     except ProgramError as e:
         problems.append(ParseProblem(seg_start, str(e)))
     return ParseResult(not problems and program is not None, program, problems, reasoning, "retouchiq", notes)
@@ -346,11 +401,19 @@ def parse_program(text: str, fmt: str = "auto", *, clamp: bool = False) -> Parse
                 i = body.find("{")
                 fmt = "retouchiq"
                 if i >= 0 and not _BRACE_OPS.match(body, i) or body.startswith("{}"):
-                    try:
-                        json.JSONDecoder(parse_constant=_reject_constant).raw_decode(body[i:])
-                        fmt = "json"
-                    except Exception:  # noqa: BLE001 - not JSON: fall through to retouchiq
-                        pass
+                    dec = json.JSONDecoder(parse_constant=_reject_constant)
+                    for j in (i, _json_start(body)):  # the first brace may belong to the reasoning
+                        try:
+                            dec.raw_decode(body[j:])
+                            fmt = "json"
+                            break
+                        except Exception:  # noqa: BLE001 - not JSON here
+                            pass
+                    else:
+                        if re.search(r'\{\s*"', body):  # meant as JSON but broken: report where, unless the
+                            as_json = _parse_json(text, clamp)  # text also holds name=value operations
+                            as_ops = _parse_retouchiq(text, clamp)
+                            return as_ops if as_ops.program is not None else as_json
         if fmt == "jarvis":
             return _parse_jarvis(text, clamp)
         if fmt == "json":

@@ -105,7 +105,7 @@ def export_xmp(program: EditProgram, path: str | Path | None = None, *, preset_n
     for g in d.get("MaskGroupBasedCorrections", []):
         if "LocalVibrance" in g:
             unsupported.append("local vibrance (LocalVibrance)")
-        for m in g["CorrectionMasks"]:
+        for m in _mask_tree(g["CorrectionMasks"]):
             what = m.get("What")
             if what == "Mask/Paint":
                 unsupported.append("brush mask disks (rlkit Mask/Paint Dabs)")
@@ -174,6 +174,19 @@ def _read(desc: ET.Element) -> dict[str, Any]:
 
 
 _CORR_KEEP = {"what", "correctionamount", "correctionmasks"}
+def _mask_tree(entries: Any) -> list[dict]:
+    """Every mask entry of a ``CorrectionMasks`` list, including those nested in ``Mask/Group`` ``Masks``."""
+    out: list[dict] = []
+    stack = list(entries) if isinstance(entries, list) else []
+    while stack:
+        m = stack.pop()
+        if isinstance(m, dict):
+            out.append(m)
+            if isinstance(m.get("Masks"), list):
+                stack.extend(m["Masks"])
+    return out
+
+
 _MASK_KEYS = {"What", "Top", "Left", "Bottom", "Right", "Angle", "Feather", "Flipped", "ZeroX", "ZeroY", "FullX",
               "FullY", "Dabs", "Pixels", "Invert", "Type", "LumRange", "Hue", "Width", "Data", "Masks",
               "MaskBlendMode", "MaskInverted"}
@@ -191,14 +204,15 @@ def import_xmp(source: str | Path) -> XmpImport:
         root = ET.fromstring(text)
     except ET.ParseError as e:
         raise ProgramError(f"XMP: not well-formed XML ({e})") from None
-    desc = None
-    for el in root.iter(_R + "Description"):
-        if any(k.startswith(_C) for k in el.attrib) or any(c.tag.startswith(_C) for c in el):
-            desc = el
-            break
-    if desc is None:
+    # the settings may be split over several top-level rdf:Description elements (XMP allows it): merge them
+    rdf = root if root.tag == _R + "RDF" else root.find(".//" + _R + "RDF")
+    descs = [el for el in (rdf.findall(_R + "Description") if rdf is not None else root.iter(_R + "Description"))
+             if any(k.startswith(_C) for k in el.attrib) or any(c.tag.startswith(_C) for c in el)]
+    if not descs:
         raise ProgramError("XMP: no rdf:Description with crs: (Camera Raw settings) found")
-    raw = _read(desc)
+    raw: dict[str, Any] = {}
+    for desc in descs:
+        raw.update(_read(desc))
     ignored: list[str] = []
     d: dict[str, Any] = {}
     curve_keys = set(CURVE_LIGHTROOM.values())
@@ -216,12 +230,15 @@ def import_xmp(source: str | Path) -> XmpImport:
                         keep[gk] = gv
                     else:
                         ignored.append(f"MaskGroupBasedCorrections[{gi}].{gk}")
-                for m in keep.get("CorrectionMasks", []) or []:
-                    if isinstance(m, dict):
-                        for mk in [mk for mk in m if mk not in _MASK_KEYS]:
-                            m.pop(mk)
-                        if m.get("What") == "Mask/Image" and isinstance(m.get("Data"), str):
+                for m in _mask_tree(keep.get("CorrectionMasks")):
+                    for mk in [mk for mk in m if mk not in _MASK_KEYS]:
+                        m.pop(mk)
+                    if m.get("What") == "Mask/Image" and isinstance(m.get("Data"), str):
+                        try:
                             m["Data"] = json.loads(m["Data"])
+                        except ValueError:
+                            raise ProgramError(f"XMP: MaskGroupBasedCorrections[{gi}]: Mask/Image 'Data' is not "
+                                               "a JSON array of mask values") from None
                 groups.append(keep)
             d[k] = groups
         elif canonical_name(k) is not None and isinstance(v, (int, float)) and not isinstance(v, bool):

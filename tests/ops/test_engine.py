@@ -412,3 +412,46 @@ def test_eager_render_in_groups_of_images_equals_one_batched_render(monkeypatch,
     grouped = apply_program(x, progs, seed=[1, 2, 3, 4, 5])
     assert torch.allclose(grouped, whole, atol=1e-6)
     assert not torch.equal(grouped[0], grouped[1])  # the per-image parameters really differ
+
+
+def test_range_mask_gradients_are_finite_at_black_pixels():
+    x = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    x[:, :, :2, :2] = 0.0
+    for m in ({"type": "luminance_range", "lo": 0.0, "hi": 0.5}, {"type": "color_range", "hue": 0}):
+        xi = x.clone().requires_grad_(True)
+        apply_program(xi, EditProgram.from_dict({"local": [{"mask": m, "params": {"exposure": 1}}]})).mean().backward()
+        assert torch.isfinite(xi.grad).all(), m["type"]
+
+
+def test_blur_size_sliders_warn_that_they_get_no_gradient():
+    x = torch.rand(1, 3, 16, 16)
+    r = torch.tensor(1.5, requires_grad=True)
+    with pytest.warns(UserWarning, match="'sharpen_radius' sets a blur kernel size"):
+        apply_params(x, {"sharpen_radius": r, "sharpening": 80.0})
+    ev = torch.tensor(0.3, requires_grad=True)
+    apply_params(x, {"sharpen_radius": 2.0, "sharpening": 80.0, "exposure": ev}).mean().backward()
+    assert ev.grad is not None and torch.isfinite(ev.grad)
+
+
+def test_non_finite_intermediate_with_curves_gives_nan_like_without():
+    # unclamped apply_params values can overflow float32: the curve lookup must not crash inside gather (NaN is
+    # cast to INT64_MIN), it returns what the same call without curves returns
+    x = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    x[..., 0, 0] = 0.0
+    curve = {"master": [[0, 10], [255, 250]]}
+    with_curve = apply_params(x, {"exposure": 130.0}, curves=curve)
+    plain = apply_params(x, {"exposure": 130.0})
+    assert torch.equal(torch.isnan(with_curve), torch.isnan(plain)) and torch.isnan(plain).any()
+    assert torch.isfinite(with_curve[~torch.isnan(with_curve)]).all()
+
+
+def test_seed_accepts_numpy_and_torch_integers_only():
+    x = torch.rand(2, 3, 8, 8)
+    p = EditProgram({"grain_amount": 50})
+    ref = apply_program(x, p, seed=7)
+    assert torch.equal(apply_program(x, p, seed=np.int64(7)), ref)
+    assert torch.equal(apply_program(x, p, seed=torch.tensor(7)), ref)
+    assert torch.equal(apply_program(x, p, seed=[np.int32(7), 7]), ref)
+    for bad in (7.0, True, [7, 1.5]):
+        with pytest.raises(TypeError, match="must be an integer"):
+            apply_program(x, p, seed=bad)

@@ -127,3 +127,10 @@ def test_negligible_values_are_zero_so_round_trips_keep_the_program():
     back = parse_program(render_program(kept, "jarvis"), "jarvis").program
     assert back.params == {"exposure": 0.001}
     assert back.local[0].params["saturation"] == pytest.approx(0.01)
+
+
+def test_mask_validation_errors_name_the_problem():
+    with pytest.raises(ProgramError, match=r"must be 2-D \(H, W\), got shape \(2,\)"):
+        EditProgram.from_dict({"local": [{"mask": {"type": "tensor", "data": [0.5, 0.5]}, "params": {"exposure": 1}}]})
+    with pytest.raises(ProgramError, match=r"'disks\[0\]\.r'=-3 is outside the allowed range \[0, inf\)"):
+        BrushMask(((10.0, 10.0, -3.0),), pixels=True)

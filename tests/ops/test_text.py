@@ -202,3 +202,35 @@ def test_thinking_trace_then_retouchiq_or_json():
     assert not r.ok and r.problems[0].position == len("<think>t</think> exposure=+0.5; ")
     r = parse_program('<think>t</think>{"saturation": -20}')
     assert r.ok and r.format == "json"
+
+
+def test_one_bad_key_does_not_void_a_json_program():
+    # like the name=value form: the valid keys run, each bad key is reported at its own position
+    for text, bad in (('{"exposure": 0.5, "sparkle": 3, "contrast": 500}', ('"sparkle"', '"contrast"')),
+                      ('<think>a</think><answer>{"Exposure2012": 0.5, "Sparkle": 3}</answer>', ('"Sparkle"',))):
+        r = parse_program(text)
+        assert not r.ok and r.program == EditProgram({"exposure": 0.5})
+        assert [p.position for p in r.problems] == [text.index(b) for b in bad]
+    assert parse_program('{"sparkle": 3}').program is None
+
+
+def test_json_after_reasoning_that_contains_braces():
+    p = EditProgram({"exposure": 0.9})
+    for text in ('Keep the {natural} look.\n{"exposure": 0.9}', render_program(p, "json", reasoning="Keep {it} soft.")):
+        for fmt in ("auto", "json"):
+            r = parse_program(text, fmt)
+            assert r.ok and r.program == p, (fmt, r.problems)
+    assert parse_program('Keep the {natural} look.\n{"exposure": 0.9}', "json").reasoning == "Keep the {natural} look."
+
+
+def test_auto_reports_broken_json_where_it_breaks():
+    t = 'Plan: brighten.\n```json\n{"exposure": 0.5,, "contrast": 10}\n```'
+    r = parse_program(t)
+    assert r.program is None and r.problems[0].position == t.index(",,") + 1
+    assert "invalid JSON" in r.problems[0].reason
+
+
+def test_retouchiq_kelvin_temperature_like_json():
+    r = parse_program("Temperature=5000; exposure=0.2")
+    assert r.ok and r.program == parse_program('{"Temperature": 5000, "exposure": 0.2}').program
+    assert r.program.params["temperature"] == pytest.approx((1e6 / 5500 - 1e6 / 5000) * 100 / 150)

@@ -154,3 +154,80 @@ def test_cli_retouch_file_and_bundled_photo(tmp_path, capsys):
     assert _run(["retouch", "astronaut", "--program", "saturation=-100", "-o", str(tmp_path / "a.png")]) == 0
     a = np.asarray(Image.open(tmp_path / "a.png")).astype(int)
     assert a.shape == (512, 512, 3) and np.abs(a[..., 0] - a[..., 2]).max() <= 1
+
+
+def _sidecar(attrs: str, body: str = "") -> str:
+    return ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+            '<rdf:Description rdf:about="" xmlns:crs="http://ns.adobe.com/camera-raw-settings/1.0/" '
+            f'{attrs}>{body}</rdf:Description></rdf:RDF></x:xmpmeta>')
+
+
+def test_calibration_and_lens_keys_are_not_hsl_or_vignette():
+    # Lightroom writes camera calibration (RedHue ... BlueSaturation, ShadowTint) and lens-correction vignetting
+    # (VignetteAmount/Midpoint) into every sidecar; they share spellings with aliases of our HSL / vignette sliders
+    imp = import_xmp(_sidecar(
+        'crs:SaturationAdjustmentRed="-40" crs:HueAdjustmentBlue="+25" crs:PostCropVignetteAmount="-30" '
+        'crs:VignetteAmount="0" crs:VignetteMidpoint="50" crs:ShadowTint="0" crs:RedHue="0" crs:RedSaturation="0" '
+        'crs:GreenHue="0" crs:GreenSaturation="0" crs:BlueHue="0" crs:BlueSaturation="+15"'))
+    assert imp.program == EditProgram({"hsl_saturation_red": -40, "hsl_hue_blue": 25, "vignette_amount": -30})
+    assert {"VignetteAmount", "VignetteMidpoint", "ShadowTint", "RedHue", "BlueSaturation"} <= set(imp.ignored)
+    # our own snake_case aliases keep working; the Lightroom spelling gets an explanation
+    assert EditProgram.from_dict({"red_hue": 10, "vignette_amount": -20}) == \
+        EditProgram({"hsl_hue_red": 10, "vignette_amount": -20})
+    with pytest.raises(ProgramError, match="'BlueSaturation' is a Lightroom camera-calibration"):
+        EditProgram.from_dict({"BlueSaturation": 15})
+
+
+def test_numeric_blend_modes_and_lightroom_11_invert_flags():
+    mask = ('<crs:MaskGroupBasedCorrections><rdf:Seq><rdf:li><rdf:Description crs:What="Correction" '
+            'crs:CorrectionAmount="1" crs:LocalExposure2012="0.125"><crs:CorrectionMasks><rdf:Seq>'
+            '<rdf:li crs:What="Mask/CircularGradient" crs:MaskBlendMode="0" crs:Top="0.2" crs:Left="0.2" '
+            'crs:Bottom="0.8" crs:Right="0.8" crs:Angle="0" crs:Feather="50" crs:Flipped="false" '
+            'crs:MaskInverted="true"/>'
+            '<rdf:li crs:What="Mask/Gradient" crs:MaskBlendMode="2" crs:ZeroX="0" crs:ZeroY="0" crs:FullX="0" '
+            'crs:FullY="0.5"/>'
+            '</rdf:Seq></crs:CorrectionMasks></rdf:Description></rdf:li></rdf:Seq></crs:MaskGroupBasedCorrections>')
+    la = import_xmp(_sidecar('crs:Exposure2012="+0.1"', mask)).program.local[0]
+    assert la.params == {"exposure": 0.5}
+    (op0, radial), (op1, linear) = la.mask.parts
+    assert (op0, op1) == ("add", "subtract")  # "0" / "2" are read as numbers by the XMP reader
+    assert radial.invert and not linear.invert  # MaskInverted="true" wins over Flipped="false"
+
+
+def test_settings_split_over_several_descriptions_are_merged():
+    text = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+            '<rdf:Description rdf:about="" xmlns:crs="http://ns.adobe.com/camera-raw-settings/1.0/" '
+            'crs:Exposure2012="+0.5"/>'
+            '<rdf:Description rdf:about="" xmlns:crs="http://ns.adobe.com/camera-raw-settings/1.0/" '
+            'crs:Contrast2012="+30"/></rdf:RDF></x:xmpmeta>')
+    assert import_xmp(text).program == EditProgram({"exposure": 0.5, "contrast": 30})
+
+
+def test_nested_tensor_mask_survives_our_own_xmp():
+    from rlkit.ops import CompositeMask, LinearMask, LocalAdjustment, RadialMask, TensorMask
+
+    tm = TensorMask(torch.tensor([[0.0, 0.5], [1.0, 0.25]]))
+    inner = CompositeMask((("add", tm), ("intersect", LinearMask(0, 0, 1, 1))))
+    p = EditProgram(local=[LocalAdjustment(CompositeMask((("add", RadialMask(0.5, 0.5, 0.2, 0.2)),
+                                                            ("subtract", inner))), {"exposure": 0.5})])
+    assert import_xmp(export_xmp(p).text).program == p
+    assert TensorMask([[0.5]]) == TensorMask(torch.tensor([[0.5]])) != TensorMask([[0.5]], invert=True)
+
+
+def test_lightroom_scaled_values_come_back_as_written():
+    from rlkit.ops import LocalAdjustment, RadialMask, parse_program, render_program
+
+    p = EditProgram(local=[LocalAdjustment(RadialMask(0.45, 0.3, 0.15, 0.7), {"contrast": 6.86, "exposure": 0.3})])
+    assert parse_program(render_program(p, "jarvis")).program == p  # local values x 1/100 and x 1/4, then back
+    assert import_xmp(to_xmp(p)).program == p
+    third = EditProgram(local=[LocalAdjustment(RadialMask(1 / 3, 2 / 3, 0.1, 0.2), {"exposure": 0.5})])
+    m = import_xmp(to_xmp(third)).program.local[0].mask
+    assert m.cx == pytest.approx(1 / 3, rel=1e-12) and m.cy == pytest.approx(2 / 3, rel=1e-12)
+
+
+def test_cli_retouch_unreadable_program_file(tmp_path, capsys):
+    src = tmp_path / "in.png"
+    Image.fromarray(np.full((4, 4, 3), 100, np.uint8)).save(src)
+    missing = tmp_path / "nope.txt"
+    assert _run(["retouch", str(src), "--program", f"@{missing}", "-o", str(tmp_path / "o.png")]) == 2
+    assert f"cannot read the program file {missing}" in capsys.readouterr().err
