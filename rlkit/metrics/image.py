@@ -16,7 +16,10 @@ import math
 import torch
 import torch.nn.functional as F
 
+from rlkit._mkl_warmup import warm_up_mkl_vml
 from rlkit.metrics._checks import as_image_batch
+
+warm_up_mkl_vml()  # MKL's first-call dispatch race gives low-accuracy exp/log/sqrt otherwise (see the module)
 
 __all__ = ["l1", "l2", "psnr", "ssim", "rgb_to_lab", "delta_e76", "delta_e2000"]
 

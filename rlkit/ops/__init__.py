@@ -7,6 +7,7 @@ Quick use::
     out = apply_program(to_tensor(img), res.program)
 """
 
+from .._mkl_warmup import warm_up_mkl_vml
 from .color import linear_to_srgb, luminance, srgb_to_linear
 from .engine import apply_params, apply_program, curve_lut, gaussian_blur
 from .errors import ProgramError
@@ -26,6 +27,8 @@ from .params import HSL_BANDS, LIGHTROOM_ALIASES, LOCAL_PARAMS, PARAM_SPECS, Par
 from .program import ClampNote, EditProgram, LocalAdjustment
 from .text import ParseProblem, ParseResult, parse_program, render_program
 from .xmp import XmpExport, XmpImport, export_xmp, from_xmp, import_xmp, to_xmp
+
+warm_up_mkl_vml()  # before any batched op: MKL's first-call dispatch race gives low-accuracy results otherwise
 
 __all__ = [
     "PARAM_SPECS", "ParamSpec", "LOCAL_PARAMS", "HSL_BANDS", "LIGHTROOM_ALIASES", "canonical_name",

@@ -101,13 +101,16 @@ def _shift_blur(y: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur with replicated borders; sigma > 3 runs on a downsampled copy (same result
-    to within a few percent, much cheaper)."""
+    """Separable Gaussian blur with replicated borders; sigma > 3 runs on a downsampled copy (much cheaper; on
+    smooth content within ~1% inside and a few percent at the borders, where a block average is replicated)."""
     if sigma <= 0:
         return x
     n, c, h, w = x.shape
     f = int(sigma // 2) if sigma > 3 else 1
     f = max(1, min(f, h // 2 or 1, w // 2 or 1))
+    hp, wp = -(-h // f) * f, -(-w // f) * f  # pooled in whole f x f blocks: edges replicated up to a multiple
+    if f > 1 and (hp, wp) != (h, w):        # of f (pooling alone dropped the last h % f rows and w % f columns)
+        x = F.pad(x, (0, wp - w, 0, hp - h), mode="replicate")
     y = F.avg_pool2d(x, f, f) if f > 1 else x
     s = sigma / f
     if torch.compiler.is_compiling():
@@ -123,7 +126,9 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
         y = F.conv2d(F.pad(y, (0, 0, r, r), mode="replicate"), k.view(1, 1, -1, 1))
         y = y.reshape(n, c, y.shape[-2], y.shape[-1])
     if f > 1:
-        y = _upsample(y, h, w)
+        y = _upsample(y, hp, wp)
+        if (hp, wp) != (h, w):
+            y = y[..., :h, :w]
     return y
 
 
@@ -465,9 +470,12 @@ def _tone(lin: torch.Tensor, P: _Params) -> torch.Tensor:
         p = p + (P.get("contrast") / 100.0) * (q * q * (3.0 - 2.0 * q) - q)
     zones = ("tone_shadows", "tone_darks", "tone_lights", "tone_highlights")
     if any(P.active(z) for z in zones):
-        s1 = P.get("tone_shadow_split") / 100.0
-        s2 = P.get("tone_midtone_split") / 100.0
-        s3 = P.get("tone_highlight_split") / 100.0
+        a, b, c = (P.get(f"tone_{z}_split") / 100.0 for z in ("shadow", "midtone", "highlight"))
+        # used in sorted order, as Lightroom keeps them (programs reject crossed splits; apply_params does not
+        # check): crossed, a zone's bump had zero width and its slider did nothing
+        s1 = torch.minimum(torch.minimum(a, b), c)
+        s2 = torch.maximum(torch.minimum(a, b), torch.minimum(torch.maximum(a, b), c))
+        s3 = torch.maximum(torch.maximum(a, b), c)
         edges = [(0.0 * s1, s1), (s1, s2), (s2, s3), (s3, 1.0 + 0.0 * s3)]
 
         def bumps(q: torch.Tensor) -> torch.Tensor:
@@ -489,9 +497,17 @@ def _tone(lin: torch.Tensor, P: _Params) -> torch.Tensor:
         p = p + scale * bumps(p.clamp(0.0, 1.0))
     pc = p.clamp_min(0.0)
     y2 = pc * pc
-    # rescale RGB by Y'/Y (keeps hue and saturation); the grey term lifts pure black exactly to Y'
-    r = y2 / y.clamp_min(1e-12)
+    # rescale RGB by Y'/Y (keeps hue and saturation) up to _TONE_MAX_RATIO; the rest of Y' is added as grey.
+    # Only an additive lift (blacks +) near black goes past it: unbounded, Y'/Y turned shadow noise such as
+    # sRGB (0, 0, 1) into vivid blue (0, 0, 154) at blacks +100; with the cap it becomes a lifted near-grey
+    r = (y2 / y.clamp_min(1e-12)).clamp_max(_TONE_MAX_RATIO)
     return _add(_mul(lin, r), y2 - y * r)
+
+
+# 4 stops: above what shadows +100 gives alone (x8 in Y at black; contrast, whites, highlights and the parametric
+# zones alone less). The blacks lift near black reaches it, and so can extreme sliders stacked on near-black
+# pixels, whose colour (mostly noise there) would otherwise be amplified as much: their extra lift is grey
+_TONE_MAX_RATIO = 16.0
 
 
 _HSL_CENTRES = [HSL_BAND_HUES[b] for b in HSL_BANDS]

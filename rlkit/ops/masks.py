@@ -8,8 +8,10 @@ otherwise, so one program fits any resolution. Masks combine with :class:`Compos
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,8 +29,24 @@ __all__ = [
     "ColorRangeMask",
     "CompositeMask",
     "mask_from_dict",
+    "clamping",
     "MASK_TYPES",
 ]
+
+
+# clamp mode (EditProgram.from_dict(clamp=True)): while set, out-of-range mask fields are clamped and recorded
+# here as (where, given, used, lo, hi) instead of raising
+_CLAMPS: contextvars.ContextVar[list | None] = contextvars.ContextVar("rlkit_mask_clamps", default=None)
+
+
+@contextlib.contextmanager
+def clamping(records: list) -> Iterator[list]:
+    """Within the block, masks built clamp out-of-range numeric fields and append (where, given, used, lo, hi)."""
+    token = _CLAMPS.set(records)
+    try:
+        yield records
+    finally:
+        _CLAMPS.reset(token)
 
 
 def _num(op: str, name: str, value: Any, lo: float | None = None, hi: float | None = None) -> float:
@@ -37,6 +55,11 @@ def _num(op: str, name: str, value: Any, lo: float | None = None, hi: float | No
     v = float(value)
     if not math.isfinite(v):
         raise ProgramError(f"{op}: parameter '{name}' must be finite, got {value!r}")
+    records = _CLAMPS.get()
+    if records is not None and ((lo is not None and v < lo) or (hi is not None and v > hi)):
+        used = min(max(v, -math.inf if lo is None else lo), math.inf if hi is None else hi)
+        records.append((f"{op}.{name}", v, used, -math.inf if lo is None else lo, math.inf if hi is None else hi))
+        return used
     if (lo is not None and v < lo) or (hi is not None and v > hi):
         lo_s = "-inf" if lo is None else f"{lo:g}"
         hi_s = "inf)" if hi is None else f"{hi:g}]"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ProgramError
-from .masks import Mask, mask_from_dict
+from .masks import Mask, clamping, mask_from_dict
 from .params import (
     CURVE_CHANNELS,
     CURVE_LIGHTROOM,
@@ -87,9 +88,26 @@ def _check_param(op: str, name: str, value: Any, clamp: bool, notes: list[ClampN
     return v
 
 
-def validate_curve(points: Any, *, where: str = "tone curve") -> Curve:
+_SPLITS = ("tone_shadow_split", "tone_midtone_split", "tone_highlight_split")
+
+
+def _order_splits(params: dict[str, float], notes: list[ClampNote] | None) -> None:
+    """Clamp mode: crossed parametric-curve splits are put in order (each change reported)."""
+    given = [params.get(n, PARAM_SPECS[n].default) for n in _SPLITS]
+    used = sorted(given)
+    for i, (n, g, u) in enumerate(zip(_SPLITS, given, used)):
+        if g != u:
+            params[n] = u
+            if notes is not None:
+                lo = used[i - 1] if i else PARAM_SPECS[n].lo
+                hi = used[i + 1] if i < 2 else PARAM_SPECS[n].hi
+                notes.append(ClampNote(f"program.{n}", g, u, lo, hi))
+
+
+def validate_curve(points: Any, *, where: str = "tone curve", clamp: bool = False,
+                   notes: list[ClampNote] | None = None) -> Curve:
     """Check a point curve: >= 2 points (x, y) in 0..255 with strictly increasing x; accepts [[x,y],..], flat
-    [x0,y0,x1,y1,..] or "x, y" strings (XMP form)."""
+    [x0,y0,x1,y1,..] or "x, y" strings (XMP form). ``clamp=True`` clamps coordinates into 0..255 (noted)."""
     if isinstance(points, (str, bytes)) or not isinstance(points, Sequence):
         raise ProgramError(f"{where}: expected a list of [x, y] points, got {type(points).__name__}")
     pts: list[tuple[float, float]] = []
@@ -107,8 +125,11 @@ def validate_curve(points: Any, *, where: str = "tone curve") -> Curve:
         y = _as_number(f"{where} point {i} y", p[1])
         for nm, v in (("x", x), ("y", y)):
             if not 0.0 <= v <= 255.0:
-                raise ProgramError(f"{where}: point {i} {nm}={v:g} is outside the allowed range [0, 255]")
-        pts.append((x, y))
+                if not clamp:
+                    raise ProgramError(f"{where}: point {i} {nm}={v:g} is outside the allowed range [0, 255]")
+                if notes is not None:
+                    notes.append(ClampNote(f"{where}: point {i} {nm}", v, min(max(v, 0.0), 255.0), 0.0, 255.0))
+        pts.append((min(max(x, 0.0), 255.0), min(max(y, 0.0), 255.0)))
     if len(pts) < 2:
         raise ProgramError(f"{where}: needs at least 2 points, got {len(pts)}")
     if len(pts) > 64:
@@ -153,9 +174,22 @@ class LocalAdjustment:
             raise ProgramError(f"{where}: unknown field(s) {unknown}; expected 'mask' and 'params'")
         if "mask" not in d:
             raise ProgramError(f"{where}: missing 'mask'")
-        mask = mask_from_dict(d["mask"], where=f"{where}.mask")
+        with _mask_clamps(clamp, notes, f"{where}.mask"):
+            mask = mask_from_dict(d["mask"], where=f"{where}.mask")
         params = _local_params(d.get("params", {}), clamp=clamp, notes=notes, where=where)
         return cls(mask, params)
+
+
+@contextlib.contextmanager
+def _mask_clamps(clamp: bool, notes: list[ClampNote] | None, where: str) -> Iterator[None]:
+    """Clamp mode for the masks built inside the block: their clamps become notes prefixed with ``where``."""
+    if not clamp:
+        yield
+        return
+    with clamping([]) as records:
+        yield
+    if notes is not None:
+        notes.extend(ClampNote(f"{where}: {w}", g, u, lo, hi) for w, g, u, lo, hi in records)
 
 
 def _local_params(raw: Any, *, clamp: bool, notes: list[ClampNote] | None, where: str) -> dict[str, float]:
@@ -196,6 +230,10 @@ class EditProgram:
             val = _check_param("program", k, v, clamp=False, notes=None)
             if val != PARAM_SPECS[k].default:
                 clean[k] = val
+        splits = [clean.get(n, PARAM_SPECS[n].default) for n in _SPLITS]
+        if splits != sorted(splits):
+            raise ProgramError("program: the parametric-curve splits must be in order, " + " <= ".join(
+                f"{n} ({v:g})" for n, v in zip(_SPLITS, splits)) + " does not hold")
         object.__setattr__(self, "params", dict(sorted(clean.items())))
         if not isinstance(self.curves, Mapping):
             raise ProgramError("program: 'curves' must map channel -> points")
@@ -274,10 +312,11 @@ class EditProgram:
                     cname = _CURVE_ALIASES.get(str(ch).lower())
                     if cname is None:
                         raise ProgramError(f"program: unknown tone-curve channel {ch!r}; expected {list(CURVE_CHANNELS)}")
-                    curves[cname] = validate_curve(pts, where=f"tone curve '{cname}'")
+                    curves[cname] = validate_curve(pts, where=f"tone curve '{cname}'", clamp=clamp, notes=notes)
                 continue
             if low in _CURVE_ALIASES and low.startswith(("tonecurve", "tone_curve_")):
-                curves[_CURVE_ALIASES[low]] = validate_curve(value, where=f"tone curve '{key}'")
+                curves[_CURVE_ALIASES[low]] = validate_curve(value, where=f"tone curve '{key}'", clamp=clamp,
+                                                             notes=notes)
                 continue
             if low in ("local", "local_adjustments"):
                 if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
@@ -288,7 +327,8 @@ class EditProgram:
             if low in ("maskgroupbasedcorrections", "corrections"):
                 from .lightroom import corrections_from_lightroom
 
-                local.extend(corrections_from_lightroom(value, clamp=clamp, notes=notes))
+                with _mask_clamps(clamp, notes, key):
+                    local.extend(corrections_from_lightroom(value, clamp=clamp, notes=notes))
                 continue
             if key in ("ProcessVersion", "Version", "PresetType", "Name", "UUID", "CameraProfile", "HasSettings",
                        "ToneCurveName2012", "ToneCurveName", "WhiteBalance", "Cluster", "SupportsAmount"):
@@ -307,6 +347,8 @@ class EditProgram:
             else:
                 clamp_this = clamp
             params[name] = _check_param("program", name, value, clamp_this, notes)
+        if clamp:
+            _order_splits(params, notes)
         return cls(params, curves, local)
 
     def __repr__(self) -> str:

@@ -141,9 +141,11 @@ def _program_from_obj(obj: Any, pos: int, clamp: bool, problems: list[ParseProbl
         return None
     try:
         return EditProgram.from_dict(good, clamp=clamp, notes=notes)
-    except (ProgramError, TypeError, ValueError, OverflowError) as e:  # pragma: no cover - every key passed alone
+    except ProgramError as e:  # keys valid alone but not together (crossed parametric splits)
+        problems.append(ParseProblem(pos, str(e)))
+    except (TypeError, ValueError, OverflowError) as e:  # pragma: no cover - defensive
         problems.append(ParseProblem(pos, f"invalid program: {e}"))
-        return None
+    return None
 
 
 def _key_position(text: str, key: Any, default: int) -> int:

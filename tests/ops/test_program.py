@@ -134,3 +134,25 @@ def test_mask_validation_errors_name_the_problem():
         EditProgram.from_dict({"local": [{"mask": {"type": "tensor", "data": [0.5, 0.5]}, "params": {"exposure": 1}}]})
     with pytest.raises(ProgramError, match=r"'disks\[0\]\.r'=-3 is outside the allowed range \[0, inf\)"):
         BrushMask(((10.0, 10.0, -3.0),), pixels=True)
+
+
+def test_clamp_mode_covers_masks_curves_and_split_order():
+    from rlkit.ops import parse_program
+
+    text = ('{"exposure": 7, "tone_curve": {"master": [[0, 0], [128, 300], [255, 255]]}, "local": [{"mask": '
+            '{"type": "radial", "cx": 0.5, "cy": 0.5, "rx": 0.2, "ry": 0.2, "feather": 120}, "params": {"exposure": 1}}]}')
+    strict = parse_program(text)
+    assert not strict.ok and len(strict.problems) == 3
+    r = parse_program(text, clamp=True)
+    assert r.ok and r.program.params == {"exposure": 5.0}
+    assert r.program.curves["master"][1] == (128.0, 255.0) and r.program.local[0].mask.feather == 100.0
+    assert sorted((n.given, n.used) for n in r.notes) == [(7, 5), (120, 100), (300, 255)]
+    with pytest.raises(ProgramError, match=r"linear mask: parameter 'y1'=12 is outside"):
+        EditProgram.from_dict({"local": [{"mask": {"type": "linear", "x0": 0, "y0": 0, "x1": 0, "y1": 12},
+                                          "params": {"exposure": 1}}]})
+    crossed = {"tone_shadow_split": 41, "tone_midtone_split": 25, "tone_darks": 60}
+    with pytest.raises(ProgramError, match=r"tone_shadow_split \(41\) <= tone_midtone_split \(25\)"):
+        EditProgram.from_dict(crossed)
+    notes = []
+    p = EditProgram.from_dict(crossed, clamp=True, notes=notes)
+    assert p.params == {"tone_darks": 60.0, "tone_midtone_split": 41.0} and len(notes) == 2
