@@ -471,8 +471,8 @@ def _tone(lin: torch.Tensor, P: _Params) -> torch.Tensor:
     zones = ("tone_shadows", "tone_darks", "tone_lights", "tone_highlights")
     if any(P.active(z) for z in zones):
         a, b, c = (P.get(f"tone_{z}_split") / 100.0 for z in ("shadow", "midtone", "highlight"))
-        # used in sorted order, as Lightroom keeps them (programs reject crossed splits; apply_params does not
-        # check): crossed, a zone's bump had zero width and its slider did nothing
+        # used in sorted order, as Lightroom keeps them: crossed (e.g. shadow split 41, midtone split 25), a
+        # zone's bump had zero width and its slider silently did nothing
         s1 = torch.minimum(torch.minimum(a, b), c)
         s2 = torch.maximum(torch.minimum(a, b), torch.minimum(torch.maximum(a, b), c))
         s3 = torch.maximum(torch.maximum(a, b), c)

@@ -88,22 +88,6 @@ def _check_param(op: str, name: str, value: Any, clamp: bool, notes: list[ClampN
     return v
 
 
-_SPLITS = ("tone_shadow_split", "tone_midtone_split", "tone_highlight_split")
-
-
-def _order_splits(params: dict[str, float], notes: list[ClampNote] | None) -> None:
-    """Clamp mode: crossed parametric-curve splits are put in order (each change reported)."""
-    given = [params.get(n, PARAM_SPECS[n].default) for n in _SPLITS]
-    used = sorted(given)
-    for i, (n, g, u) in enumerate(zip(_SPLITS, given, used)):
-        if g != u:
-            params[n] = u
-            if notes is not None:
-                lo = used[i - 1] if i else PARAM_SPECS[n].lo
-                hi = used[i + 1] if i < 2 else PARAM_SPECS[n].hi
-                notes.append(ClampNote(f"program.{n}", g, u, lo, hi))
-
-
 def validate_curve(points: Any, *, where: str = "tone curve", clamp: bool = False,
                    notes: list[ClampNote] | None = None) -> Curve:
     """Check a point curve: >= 2 points (x, y) in 0..255 with strictly increasing x; accepts [[x,y],..], flat
@@ -230,10 +214,6 @@ class EditProgram:
             val = _check_param("program", k, v, clamp=False, notes=None)
             if val != PARAM_SPECS[k].default:
                 clean[k] = val
-        splits = [clean.get(n, PARAM_SPECS[n].default) for n in _SPLITS]
-        if splits != sorted(splits):
-            raise ProgramError("program: the parametric-curve splits must be in order, " + " <= ".join(
-                f"{n} ({v:g})" for n, v in zip(_SPLITS, splits)) + " does not hold")
         object.__setattr__(self, "params", dict(sorted(clean.items())))
         if not isinstance(self.curves, Mapping):
             raise ProgramError("program: 'curves' must map channel -> points")
@@ -347,8 +327,6 @@ class EditProgram:
             else:
                 clamp_this = clamp
             params[name] = _check_param("program", name, value, clamp_this, notes)
-        if clamp:
-            _order_splits(params, notes)
         return cls(params, curves, local)
 
     def __repr__(self) -> str:

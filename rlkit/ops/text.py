@@ -141,9 +141,7 @@ def _program_from_obj(obj: Any, pos: int, clamp: bool, problems: list[ParseProbl
         return None
     try:
         return EditProgram.from_dict(good, clamp=clamp, notes=notes)
-    except ProgramError as e:  # keys valid alone but not together (crossed parametric splits)
-        problems.append(ParseProblem(pos, str(e)))
-    except (TypeError, ValueError, OverflowError) as e:  # pragma: no cover - defensive
+    except (ProgramError, TypeError, ValueError, OverflowError) as e:  # pragma: no cover - each key passed alone
         problems.append(ParseProblem(pos, f"invalid program: {e}"))
     return None
 
