@@ -181,25 +181,35 @@ def _parse_jarvis(text: str, clamp: bool) -> ParseResult:
 
 
 def _json_start(body: str, tries: int = 64) -> int:
-    """Where the JSON object in ``body`` starts: the first ``{`` (of the first ``tries``) that opens an object
-    running to the end of the text, else the first that opens any object, else the first ``{`` (-1: none).
+    """Where the JSON object in ``body`` starts: the ``{`` of an object that runs to the end of the text (sought
+    from the end, ``tries`` braces at most), else the first ``{`` (of ``tries``) that opens any object, else the
+    first ``{`` (-1: none).
 
     Reasoning before the object may contain braces of its own ("keep the {natural} look").
     """
     dec = json.JSONDecoder(parse_constant=_reject_constant)
-    first, any_obj, i = body.find("{"), -1, body.find("{")
-    while i >= 0 and tries > 0:
-        tries -= 1
+
+    def obj_end(i: int) -> int:  # end of the object opened at i, or -1
         try:
             obj, end = dec.raw_decode(body, i)
-        except Exception:  # noqa: BLE001 - not an object here (JSON errors, recursion, NaN): try the next brace
-            obj, end = None, -1
-        if isinstance(obj, dict):
-            if not body[end:].strip():
-                return i
-            any_obj = i if any_obj < 0 else any_obj
+        except Exception:  # noqa: BLE001 - not an object here (JSON errors, recursion, NaN)
+            return -1
+        return end if isinstance(obj, dict) else -1
+
+    i, n = body.rfind("{"), tries
+    while i >= 0 and n > 0:
+        n -= 1
+        end = obj_end(i)
+        if end >= 0 and not body[end:].strip():
+            return i
+        i = body.rfind("{", 0, i)
+    first = i = body.find("{")
+    while i >= 0 and tries > 0:
+        tries -= 1
+        if obj_end(i) >= 0:
+            return i
         i = body.find("{", i + 1)
-    return any_obj if any_obj >= 0 else first
+    return first
 
 
 def _parse_json(text: str, clamp: bool) -> ParseResult:
@@ -400,6 +410,17 @@ def parse_program(text: str, fmt: str = "auto", *, clamp: bool = False) -> Parse
                 body = _strip_fence(text, 0)[0]
                 i = body.find("{")
                 fmt = "retouchiq"
+                ops = _OPS_START.search(body)
+                if i >= 0 and ops is not None and ops.start() < i:
+                    # name=value operations before the first brace: the form whose values may be JSON
+                    # (local=[{...}]), or reasoning that quotes one before a JSON answer; keep the better reading
+                    as_ops = _parse_retouchiq(text, clamp)
+                    if as_ops.ok:
+                        return as_ops
+                    as_json = _parse_json(text, clamp)
+                    if as_json.ok or as_ops.program is None and as_json.program is not None:
+                        return as_json
+                    return as_ops
                 if i >= 0 and not _BRACE_OPS.match(body, i) or body.startswith("{}"):
                     dec = json.JSONDecoder(parse_constant=_reject_constant)
                     for j in (i, _json_start(body)):  # the first brace may belong to the reasoning

@@ -234,3 +234,16 @@ def test_retouchiq_kelvin_temperature_like_json():
     r = parse_program("Temperature=5000; exposure=0.2")
     assert r.ok and r.program == parse_program('{"Temperature": 5000, "exposure": 0.2}').program
     assert r.program.params["temperature"] == pytest.approx((1e6 / 5500 - 1e6 / 5000) * 100 / 150)
+
+
+def test_auto_tells_json_values_of_operations_from_a_json_answer():
+    local = ('[{"mask": {"type": "radial", "cx": 0.5, "cy": 0.5, "rx": 0.2, "ry": 0.2}, '
+             '"params": {"exposure": 1}}]')
+    for text in (f"exposure=0.5; local={local}", f"Brighten the face.\nexposure=0.5; local={local}"):
+        r = parse_program(text)
+        assert r.ok and r.format == "retouchiq" and len(r.program.local) == 1 and r.program.params == {"exposure": 0.5}
+    r = parse_program('I will set exposure=0.5 here.\n{"exposure": 0.5, "contrast": 10}')
+    assert r.ok and r.format == "json" and r.program == EditProgram({"exposure": 0.5, "contrast": 10})
+    # reasoning with more braces than the parser tries from the front: the answer is found from the end
+    r = parse_program("think {x} " * 500 + '{"exposure": 0.5}')
+    assert r.ok and r.program == EditProgram({"exposure": 0.5})
