@@ -497,17 +497,20 @@ def _tone(lin: torch.Tensor, P: _Params) -> torch.Tensor:
         p = p + scale * bumps(p.clamp(0.0, 1.0))
     pc = p.clamp_min(0.0)
     y2 = pc * pc
-    # rescale RGB by Y'/Y (keeps hue and saturation) up to _TONE_MAX_RATIO; the rest of Y' is added as grey.
-    # Only an additive lift (blacks +) near black goes past it: unbounded, Y'/Y turned shadow noise such as
-    # sRGB (0, 0, 1) into vivid blue (0, 0, 154) at blacks +100; with the cap it becomes a lifted near-grey
-    r = (y2 / y.clamp_min(1e-12)).clamp_max(_TONE_MAX_RATIO)
+    # rescale RGB by Y'/Y (keeps hue and saturation); the grey term lifts pure black exactly to Y'. For pixels
+    # whose brightest channel is near black (below ~16/255), the ratio is held to _TONE_MAX_RATIO and the rest
+    # of Y' is added as grey: unbounded, the blacks lift turned shadow noise such as sRGB (0, 0, 1) into vivid
+    # blue (0, 0, 154). Brighter pixels, saturated blues with their tiny Y included, keep the full ratio
+    r = y2 / y.clamp_min(1e-12)
+    rc = r.clamp_max(_TONE_MAX_RATIO)
+    w = (lin.amax(dim=1, keepdim=True) * (1.0 / _NEAR_BLACK)).clamp_max(1.0)
+    r = rc + w * w * (r - rc)
     return _add(_mul(lin, r), y2 - y * r)
 
 
-# 4 stops: above what shadows +100 gives alone (x8 in Y at black; contrast, whites, highlights and the parametric
-# zones alone less). The blacks lift near black reaches it, and so can extreme sliders stacked on near-black
-# pixels, whose colour (mostly noise there) would otherwise be amplified as much: their extra lift is grey
+# 4 stops: above what shadows +100 gives alone (x8 in Y at black)
 _TONE_MAX_RATIO = 16.0
+_NEAR_BLACK = 0.0052  # linear light of sRGB 16/255
 
 
 _HSL_CENTRES = [HSL_BAND_HUES[b] for b in HSL_BANDS]
@@ -968,10 +971,17 @@ def _seed_int(v: Any, where: str) -> int:
 def _seeds(seed: int | Sequence[int] | None, n: int) -> list[int]:
     if seed is None:
         return [0] * n
-    if not isinstance(seed, (str, bytes)) and (not hasattr(seed, "__len__")
-                                               or (isinstance(seed, torch.Tensor) and seed.dim() == 0)):
-        return [_seed_int(seed, "seed")] * n
-    s = list(seed)
+    if isinstance(seed, (bool, float, str, bytes)):
+        raise TypeError(f"apply_program: seed must be an integer or a sequence of integers, got {seed!r}")
+    try:
+        return [_seed_int(seed, "seed")] * n  # int, numpy integer, 0-d integer array or tensor
+    except TypeError:
+        pass
+    try:
+        s = list(seed)
+    except TypeError:
+        raise TypeError(f"apply_program: seed must be an integer or a sequence of integers, got "
+                        f"{type(seed).__name__}") from None
     if len(s) != n:
         raise ValueError(f"apply_program: got {len(s)} seeds for a batch of {n} images")
     return [_seed_int(v, f"seed[{i}]") for i, v in enumerate(s)]

@@ -180,16 +180,33 @@ def _parse_jarvis(text: str, clamp: bool) -> ParseResult:
     return ParseResult(not problems and program is not None, program, problems, reasoning, "jarvis", notes)
 
 
+def _top_level(body: str) -> list[bool]:
+    """For each index of ``body``: whether it lies outside every bracket opened before it ({[ minus }], never
+    below 0). A brace inside an object that never closes (an answer cut off at the token limit) is not top
+    level, so its inner objects are not taken for the answer."""
+    out, depth = [], 0
+    for ch in body:
+        out.append(depth == 0)
+        if ch in "{[":
+            depth += 1
+        elif ch in "}]" and depth > 0:
+            depth -= 1
+    return out
+
+
 def _json_start(body: str, tries: int = 64) -> int:
-    """Where the JSON object in ``body`` starts: the ``{`` of an object that runs to the end of the text (sought
-    from the end, ``tries`` braces at most), else the first ``{`` (of ``tries``) that opens any object, else the
-    first ``{`` (-1: none).
+    """Where the JSON object in ``body`` starts: a top-level ``{`` whose object runs to the end of the text
+    (sought from the end, ``tries`` braces at most), else the first top-level ``{`` (of ``tries``) that opens
+    an object; -1 when there is none.
 
     Reasoning before the object may contain braces of its own ("keep the {natural} look").
     """
     dec = json.JSONDecoder(parse_constant=_reject_constant)
+    top = _top_level(body) if "{" in body else []
 
     def obj_end(i: int) -> int:  # end of the object opened at i, or -1
+        if not top[i]:
+            return -1
         try:
             obj, end = dec.raw_decode(body, i)
         except Exception:  # noqa: BLE001 - not an object here (JSON errors, recursion, NaN)
@@ -203,13 +220,13 @@ def _json_start(body: str, tries: int = 64) -> int:
         if end >= 0 and not body[end:].strip():
             return i
         i = body.rfind("{", 0, i)
-    first = i = body.find("{")
+    i = body.find("{")
     while i >= 0 and tries > 0:
         tries -= 1
         if obj_end(i) >= 0:
             return i
         i = body.find("{", i + 1)
-    return first
+    return -1
 
 
 def _parse_json(text: str, clamp: bool) -> ParseResult:
@@ -223,6 +240,7 @@ def _parse_json(text: str, clamp: bool) -> ParseResult:
         body, start = _strip_fence(fence.group(1), fence.start(1))
     elif not body.startswith("{"):
         i = _json_start(body)
+        i = body.find("{") if i < 0 else i  # no complete object: report the JSON error at the first brace
         if i < 0:
             return ParseResult(False, None, [ParseProblem(None, "no JSON object found")], None, "json")
         reasoning = body[:i].strip() or None
@@ -415,15 +433,13 @@ def parse_program(text: str, fmt: str = "auto", *, clamp: bool = False) -> Parse
                     # name=value operations before the first brace: the form whose values may be JSON
                     # (local=[{...}]), or reasoning that quotes one before a JSON answer; keep the better reading
                     as_ops = _parse_retouchiq(text, clamp)
-                    if as_ops.ok:
+                    if as_ops.ok or _json_start(body) < 0:
                         return as_ops
-                    as_json = _parse_json(text, clamp)
-                    if as_json.ok or as_ops.program is None and as_json.program is not None:
-                        return as_json
-                    return as_ops
+                    as_json = _parse_json(text, clamp)  # a complete top-level JSON object: the answer
+                    return as_json if as_json.program is not None or as_ops.program is None else as_ops
                 if i >= 0 and not _BRACE_OPS.match(body, i) or body.startswith("{}"):
                     dec = json.JSONDecoder(parse_constant=_reject_constant)
-                    for j in (i, _json_start(body)):  # the first brace may belong to the reasoning
+                    for j in (i, max(_json_start(body), i)):  # the first brace may belong to the reasoning
                         try:
                             dec.raw_decode(body[j:])
                             fmt = "json"

@@ -247,3 +247,19 @@ def test_auto_tells_json_values_of_operations_from_a_json_answer():
     # reasoning with more braces than the parser tries from the front: the answer is found from the end
     r = parse_program("think {x} " * 500 + '{"exposure": 0.5}')
     assert r.ok and r.program == EditProgram({"exposure": 0.5})
+
+
+def test_cut_off_json_answer_is_not_mistaken_for_its_inner_objects():
+    # an answer cut at the token limit: the objects nested in the unclosed one are not the program
+    text = ('Brighten the face a little.\n{"exposure": -0.5, "local": [{"mask": {"type": "radial", "cx": 0.5, '
+            '"cy": 0.4, "rx": 0.2, "ry": 0.2}, "params": {"exposure": 1.5, "contrast": 20}')
+    for fmt in ("auto", "json"):
+        r = parse_program(text, fmt)
+        assert not r.ok and r.program is None and "invalid JSON" in r.problems[0].reason
+
+
+def test_json_answer_beats_an_operation_quoted_in_the_reasoning():
+    r = parse_program('I first thought exposure=+0.3, but the sky needs more.\n'
+                      '{"exposure": 0.8, "contrast": 15, "sparkle": 3}')
+    assert r.format == "json" and r.program == EditProgram({"exposure": 0.8, "contrast": 15})
+    assert [p.reason for p in r.problems] == ["program: unknown parameter 'sparkle'"]
