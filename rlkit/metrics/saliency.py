@@ -36,8 +36,8 @@ _NAN = float("nan")
 # Implementation note (speed; benchmarks/metrics.py measures it against pysaliency): the metrics are
 # memory-bound, so each image is processed on its flattened map with as few passes as possible.
 # - A cache-blocked statistics pass per image: sum/min/max of each map (NaN/inf show in the min/max, and make
-#   the sum non-finite for the checks), and for float64 maps p.p, g.g, p.g for CC/NSS (a centred recomputation guards against
-#   cancellation when the mean dwarfs the spread); float32 maps use pivoted values for CC/NSS.
+#   the sum non-finite for the checks), and for float64 maps p.p, g.g, p.g for CC/NSS (a centred recomputation
+#   guards against cancellation when the mean dwarfs the spread); float32 maps use pivoted values for CC/NSS.
 # - SIM and KLD are evaluated together in cache-sized chunks with in-place ufuncs and the normalisations
 #   folded into scalars: SIM = sum(min((p - lo_p) * T_g / T_p, g - lo_g)) / T_g, and
 #   KLD = log(k) + sum(g * log(eps / k + g / (p - s_p + eps * T_p))) / T_g with k = T_p / T_g (T = map total).

@@ -55,15 +55,16 @@ def _num(op: str, name: str, value: Any, lo: float | None = None, hi: float | No
     v = float(value)
     if not math.isfinite(v):
         raise ProgramError(f"{op}: parameter '{name}' must be finite, got {value!r}")
-    records = _CLAMPS.get()
-    if records is not None and ((lo is not None and v < lo) or (hi is not None and v > hi)):
-        used = min(max(v, -math.inf if lo is None else lo), math.inf if hi is None else hi)
-        records.append((f"{op}.{name}", v, used, -math.inf if lo is None else lo, math.inf if hi is None else hi))
+    lo_f = -math.inf if lo is None else lo
+    hi_f = math.inf if hi is None else hi
+    if not lo_f <= v <= hi_f:
+        records = _CLAMPS.get()
+        if records is None:
+            raise ProgramError(f"{op}: parameter '{name}'={v:g} is outside the allowed range [{lo_f:g}, {hi_f:g}"
+                               + (")" if hi is None else "]"))
+        used = min(max(v, lo_f), hi_f)
+        records.append((f"{op}.{name}", v, used, lo_f, hi_f))
         return used
-    if (lo is not None and v < lo) or (hi is not None and v > hi):
-        lo_s = "-inf" if lo is None else f"{lo:g}"
-        hi_s = "inf)" if hi is None else f"{hi:g}]"
-        raise ProgramError(f"{op}: parameter '{name}'={v:g} is outside the allowed range [{lo_s}, {hi_s}")
     return v
 
 

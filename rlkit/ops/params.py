@@ -101,7 +101,8 @@ for _band in HSL_BANDS:
     _cap = _band.capitalize()
     _SPECS += [
         ParamSpec(f"hsl_hue_{_band}", 0.0, -100.0, 100.0, f"HueAdjustment{_cap}",
-                  f"Rotates the hue of {_band} colours (+: towards higher hue angle, 30 deg at +-100 in linear light, about 34-39 deg as displayed).", "hsl"),
+                  f"Rotates the hue of {_band} colours (+: towards higher hue angle, 30 deg at +-100 in linear "
+                  "light, about 34-39 deg as displayed).", "hsl"),
         ParamSpec(f"hsl_saturation_{_band}", 0.0, -100.0, 100.0, f"SaturationAdjustment{_cap}",
                   f"Scales the chroma of {_band} colours.", "hsl"),
         ParamSpec(f"hsl_luminance_{_band}", 0.0, -100.0, 100.0, f"LuminanceAdjustment{_cap}",

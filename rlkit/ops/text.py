@@ -180,16 +180,21 @@ def _parse_jarvis(text: str, clamp: bool) -> ParseResult:
     return ParseResult(not problems and program is not None, program, problems, reasoning, "jarvis", notes)
 
 
-def _top_level(body: str) -> list[bool]:
-    """For each index of ``body``: whether it lies outside every bracket opened before it ({[ minus }], never
+_BRACKET = re.compile(r"[{}\[\]]")
+
+
+def _top_level_braces(body: str) -> list[int]:
+    """Offsets of the ``{`` in ``body`` that lie outside every bracket opened before them ({[ minus }], never
     below 0). A brace inside an object that never closes (an answer cut off at the token limit) is not top
     level, so its inner objects are not taken for the answer."""
     out, depth = [], 0
-    for ch in body:
-        out.append(depth == 0)
+    for m in _BRACKET.finditer(body):
+        ch = m.group()
+        if ch == "{" and depth == 0:
+            out.append(m.start())
         if ch in "{[":
             depth += 1
-        elif ch in "}]" and depth > 0:
+        elif depth > 0:
             depth -= 1
     return out
 
@@ -202,31 +207,20 @@ def _json_start(body: str, tries: int = 64) -> int:
     Reasoning before the object may contain braces of its own ("keep the {natural} look").
     """
     dec = json.JSONDecoder(parse_constant=_reject_constant)
-    top = _top_level(body) if "{" in body else []
 
     def obj_end(i: int) -> int:  # end of the object opened at i, or -1
-        if not top[i]:
-            return -1
         try:
             obj, end = dec.raw_decode(body, i)
         except Exception:  # noqa: BLE001 - not an object here (JSON errors, recursion, NaN)
             return -1
         return end if isinstance(obj, dict) else -1
 
-    i, n = body.rfind("{"), tries
-    while i >= 0 and n > 0:
-        n -= 1
+    starts = _top_level_braces(body)
+    for i in starts[::-1][:tries]:
         end = obj_end(i)
         if end >= 0 and not body[end:].strip():
             return i
-        i = body.rfind("{", 0, i)
-    i = body.find("{")
-    while i >= 0 and tries > 0:
-        tries -= 1
-        if obj_end(i) >= 0:
-            return i
-        i = body.find("{", i + 1)
-    return -1
+    return next((i for i in starts[:tries] if obj_end(i) >= 0), -1)
 
 
 def _parse_json(text: str, clamp: bool) -> ParseResult:
@@ -438,19 +432,12 @@ def parse_program(text: str, fmt: str = "auto", *, clamp: bool = False) -> Parse
                     as_json = _parse_json(text, clamp)  # a complete top-level JSON object: the answer
                     return as_json if as_json.program is not None or as_ops.program is None else as_ops
                 if i >= 0 and not _BRACE_OPS.match(body, i) or body.startswith("{}"):
-                    dec = json.JSONDecoder(parse_constant=_reject_constant)
-                    for j in (i, max(_json_start(body), i)):  # the first brace may belong to the reasoning
-                        try:
-                            dec.raw_decode(body[j:])
-                            fmt = "json"
-                            break
-                        except Exception:  # noqa: BLE001 - not JSON here
-                            pass
-                    else:
-                        if re.search(r'\{\s*"', body):  # meant as JSON but broken: report where, unless the
-                            as_json = _parse_json(text, clamp)  # text also holds name=value operations
-                            as_ops = _parse_retouchiq(text, clamp)
-                            return as_ops if as_ops.program is not None else as_json
+                    if _json_start(body) >= 0:  # a complete JSON object (the first brace may be the reasoning's)
+                        fmt = "json"
+                    elif re.search(r'\{\s*"', body):  # meant as JSON but broken: report where, unless the
+                        as_json = _parse_json(text, clamp)  # text also holds name=value operations
+                        as_ops = _parse_retouchiq(text, clamp)
+                        return as_ops if as_ops.program is not None else as_json
         if fmt == "jarvis":
             return _parse_jarvis(text, clamp)
         if fmt == "json":

@@ -174,6 +174,11 @@ def _read(desc: ET.Element) -> dict[str, Any]:
 
 
 _CORR_KEEP = {"what", "correctionamount", "correctionmasks"}
+_MASK_KEYS = {"What", "Top", "Left", "Bottom", "Right", "Angle", "Feather", "Flipped", "ZeroX", "ZeroY", "FullX",
+              "FullY", "Dabs", "Pixels", "Invert", "Type", "LumRange", "Hue", "Width", "Data", "Masks",
+              "MaskBlendMode", "MaskInverted"}
+
+
 def _mask_tree(entries: Any) -> list[dict]:
     """Every mask entry of a ``CorrectionMasks`` list, including those nested in ``Mask/Group`` ``Masks``."""
     out: list[dict] = []
@@ -185,11 +190,6 @@ def _mask_tree(entries: Any) -> list[dict]:
             if isinstance(m.get("Masks"), list):
                 stack.extend(m["Masks"])
     return out
-
-
-_MASK_KEYS = {"What", "Top", "Left", "Bottom", "Right", "Angle", "Feather", "Flipped", "ZeroX", "ZeroY", "FullX",
-              "FullY", "Dabs", "Pixels", "Invert", "Type", "LumRange", "Hue", "Width", "Data", "Masks",
-              "MaskBlendMode", "MaskInverted"}
 
 
 def import_xmp(source: str | Path) -> XmpImport:
