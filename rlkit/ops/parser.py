@@ -6,10 +6,11 @@ Formats:
   numbers or, for ``tone_curve`` / ``local``, JSON);
 - ``"json"``: rlkit's canonical JSON (``EditProgram.to_dict()``), optionally after free-text reasoning.
 
-:func:`parse_program` never raises on any ``str``: failures come back as :class:`ParseProblem` values. Its
-time is linear in the text length on every input, whatever the repetition or nesting (model output is untrusted),
-and no input makes it recurse: tags and fences are found with ``str.find`` from known positions (never a lazy
-``(.*?)`` tried from every start), JSON is decoded only after a scan shows its nesting is bounded.
+:func:`parse_program` never raises on any ``str``: failures come back as :class:`ParseProblem` values. Model
+output is untrusted, so its time is linear in the text length whatever the repetition or nesting, and no input
+deepens its recursion past a fixed bound: tags and fences are found with ``str.find`` from known positions (never
+a lazy ``(.*?)`` retried from every start), leading think blocks are read in a loop, and JSON reaches json's
+recursive decoder only after a scan shows it nests at most ``_MAX_JSON_NEST`` levels.
 :func:`as_program` turns text, a dict or a program into an :class:`EditProgram`, raising :class:`ProgramError`.
 """
 
