@@ -65,7 +65,7 @@ def _load_image(photo: str):
 def _cmd_retouch(args: argparse.Namespace) -> int:
     from .engine import apply_program
     from .imageio import to_pil, to_tensor
-    from .text import parse_program
+    from .parser import parse_program
     from .xmp import export_xmp, import_xmp
 
     if args.xmp:
