@@ -8,10 +8,13 @@ Quick use::
 """
 
 from .._mkl_warmup import warm_up_mkl_vml
+from .blur import gaussian_blur
 from .color import linear_to_srgb, luminance, srgb_to_linear
-from .engine import apply_params, apply_program, curve_lut, gaussian_blur
+from .engine import apply_params, apply_program
 from .errors import ProgramError
 from .imageio import to_pil, to_tensor
+from .local import LocalAdjustment
+from .lut import curve_lut
 from .masks import (
     BrushMask,
     ColorRangeMask,
@@ -24,8 +27,9 @@ from .masks import (
     mask_from_dict,
 )
 from .params import HSL_BANDS, LIGHTROOM_ALIASES, LOCAL_PARAMS, PARAM_SPECS, ParamSpec, canonical_name
-from .program import ClampNote, EditProgram, LocalAdjustment
+from .program import EditProgram
 from .text import ParseProblem, ParseResult, parse_program, render_program
+from .values import ClampNote
 from .xmp import XmpExport, XmpImport, export_xmp, from_xmp, import_xmp, to_xmp
 
 warm_up_mkl_vml()  # before any batched op: MKL's first-call dispatch race gives low-accuracy results otherwise

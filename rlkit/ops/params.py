@@ -97,32 +97,31 @@ _SPECS: list[ParamSpec] = [
               "Boundary between lights and highlights (percent).", "tone_curve"),
 ]
 
-for _band in HSL_BANDS:
-    _cap = _band.capitalize()
-    _SPECS += [
-        ParamSpec(f"hsl_hue_{_band}", 0.0, -100.0, 100.0, f"HueAdjustment{_cap}",
-                  f"Rotates the hue of {_band} colours (+: towards higher hue angle, 30 deg at +-100 in linear "
-                  "light, about 34-39 deg as displayed).", "hsl"),
-        ParamSpec(f"hsl_saturation_{_band}", 0.0, -100.0, 100.0, f"SaturationAdjustment{_cap}",
-                  f"Scales the chroma of {_band} colours.", "hsl"),
-        ParamSpec(f"hsl_luminance_{_band}", 0.0, -100.0, 100.0, f"LuminanceAdjustment{_cap}",
-                  f"Brightens or darkens {_band} colours (at most one stop).", "hsl"),
-    ]
+#: per band: (kind, Lightroom key prefix, meaning); one slider each of hue, saturation, luminance per band
+_HSL_KINDS = (
+    ("hue", "HueAdjustment", "Rotates the hue of {band} colours (+: towards higher hue angle, 30 deg at +-100 in "
+                             "linear light, about 34-39 deg as displayed)."),
+    ("saturation", "SaturationAdjustment", "Scales the chroma of {band} colours."),
+    ("luminance", "LuminanceAdjustment", "Brightens or darkens {band} colours (at most one stop)."),
+)
+_SPECS += [ParamSpec(f"hsl_{kind}_{band}", 0.0, -100.0, 100.0, f"{lr}{band.capitalize()}", doc.format(band=band),
+                     "hsl") for band in HSL_BANDS for kind, lr, doc in _HSL_KINDS]
 
-_GRADE_LR = {"shadow": "Shadow", "midtone": "Midtone", "highlight": "Highlight", "global": "Global"}
-for _zone, _lrz in _GRADE_LR.items():
-    _hue_lr = {"shadow": "SplitToningShadowHue", "highlight": "SplitToningHighlightHue"}.get(
-        _zone, f"ColorGrade{_lrz}Hue")
-    _sat_lr = {"shadow": "SplitToningShadowSaturation", "highlight": "SplitToningHighlightSaturation"}.get(
-        _zone, f"ColorGrade{_lrz}Sat")
-    _SPECS += [
-        ParamSpec(f"grade_{_zone}_hue", 0.0, 0.0, 359.0, _hue_lr, f"Colour-grading tint hue for {_zone}s (deg).",
-                  "color_grading"),
-        ParamSpec(f"grade_{_zone}_saturation", 0.0, 0.0, 100.0, _sat_lr,
-                  f"Colour-grading tint strength for {_zone}s.", "color_grading"),
-        ParamSpec(f"grade_{_zone}_luminance", 0.0, -100.0, 100.0, f"ColorGrade{_lrz}Lum",
-                  f"Colour-grading brightness for {_zone}s.", "color_grading"),
-    ]
+#: colour-grading zone -> Lightroom keys of its hue, saturation and luminance (split toning's names where they exist)
+_GRADE_LR = {
+    "shadow": ("SplitToningShadowHue", "SplitToningShadowSaturation", "ColorGradeShadowLum"),
+    "midtone": ("ColorGradeMidtoneHue", "ColorGradeMidtoneSat", "ColorGradeMidtoneLum"),
+    "highlight": ("SplitToningHighlightHue", "SplitToningHighlightSaturation", "ColorGradeHighlightLum"),
+    "global": ("ColorGradeGlobalHue", "ColorGradeGlobalSat", "ColorGradeGlobalLum"),
+}
+#: (kind, lo, hi, meaning) of the three colour-grading sliders of a zone
+_GRADE_KINDS = (
+    ("hue", 0.0, 359.0, "Colour-grading tint hue for {zone}s (deg)."),
+    ("saturation", 0.0, 100.0, "Colour-grading tint strength for {zone}s."),
+    ("luminance", -100.0, 100.0, "Colour-grading brightness for {zone}s."),
+)
+_SPECS += [ParamSpec(f"grade_{zone}_{kind}", 0.0, lo, hi, lr, doc.format(zone=zone), "color_grading")
+           for zone, lrs in _GRADE_LR.items() for (kind, lo, hi, doc), lr in zip(_GRADE_KINDS, lrs)]
 _SPECS += [
     ParamSpec("grade_balance", 0.0, -100.0, 100.0, "SplitToningBalance",
               "Shifts the shadow/highlight split of colour grading (+: more highlights).", "color_grading"),

@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import contextlib
-import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ProgramError
-from .masks import Mask, clamping, mask_from_dict
+from .lightroom import corrections_from_lightroom
+from .local import LocalAdjustment, mask_clamps
 from .params import (
     CURVE_CHANNELS,
     CURVE_LIGHTROOM,
     LIGHTROOM_OTHER_KEYS,
-    LOCAL_PARAMS,
     PARAM_SPECS,
     canonical_name,
     kelvin_to_incremental,
 )
+from .values import ClampNote, as_number, check_param
 
 __all__ = ["EditProgram", "LocalAdjustment", "ClampNote", "validate_curve"]
 
@@ -29,63 +28,6 @@ _CURVE_ALIASES = {"master": "master", "rgb": "master", "luma": "master", "red": 
 for _ch, _lr in CURVE_LIGHTROOM.items():
     _CURVE_ALIASES[_lr.lower()] = _ch
     _CURVE_ALIASES[f"tone_curve_{_ch}"] = _ch
-
-
-@dataclass(frozen=True)
-class ClampNote:
-    """One value that clamp mode changed: where (op/param), the value given and the value used."""
-
-    where: str
-    given: float
-    used: float
-    lo: float
-    hi: float
-
-    def __str__(self) -> str:
-        return f"{self.where}: {self.given:g} clamped to {self.used:g} (range [{self.lo:g}, {self.hi:g}])"
-
-
-def _as_number(where: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        if isinstance(value, str):
-            try:
-                value = float(value.strip().rstrip("%"))
-            except ValueError:
-                raise ProgramError(f"{where}: expected a number, got {value!r}") from None
-        else:
-            raise ProgramError(f"{where}: expected a number, got {value!r}")
-    try:
-        v = float(value)
-    except OverflowError:
-        raise ProgramError(f"{where}: value {value!r} is too large") from None
-    if not math.isfinite(v):
-        raise ProgramError(f"{where}: value must be finite, got {value!r}")
-    return v
-
-
-#: Slider values closer to zero than this are exactly zero (sliders are meaningful to a few decimals).
-ZERO_EPS = 1e-9
-
-
-def _check_param(op: str, name: str, value: Any, clamp: bool, notes: list[ClampNote] | None,
-                 local: bool = False) -> float:
-    spec = PARAM_SPECS[name]
-    where = f"{op}: parameter '{name}'"
-    v = _as_number(where, value)
-    if abs(v) < ZERO_EPS:  # below any slider's meaning; a denormal would not survive a rescale to Lightroom's
-        v = 0.0            # -1..+1 local scale, so a round trip could silently drop the adjustment
-    lo, hi = spec.lo, spec.hi
-    if local:  # a local offset may span the whole range in either direction
-        lo, hi = -(spec.hi - spec.lo), spec.hi - spec.lo
-    if not lo <= v <= hi:
-        if not clamp:
-            lr = f" (Lightroom '{spec.lightroom}')" if spec.lightroom else ""
-            raise ProgramError(f"{where}{lr} = {v:g} is outside the allowed range [{lo:g}, {hi:g}]")
-        used = min(max(v, lo), hi)
-        if notes is not None:
-            notes.append(ClampNote(f"{op}.{name}", v, used, lo, hi))
-        v = used
-    return v
 
 
 def validate_curve(points: Any, *, where: str = "tone curve", clamp: bool = False,
@@ -105,8 +47,8 @@ def validate_curve(points: Any, *, where: str = "tone curve", clamp: bool = Fals
             p = [s for s in p.replace(",", " ").split() if s]
         if not isinstance(p, Sequence) or len(p) != 2:
             raise ProgramError(f"{where}: point {i} must be [x, y], got {p!r}")
-        x = _as_number(f"{where} point {i} x", p[0])
-        y = _as_number(f"{where} point {i} y", p[1])
+        x = as_number(f"{where} point {i} x", p[0])
+        y = as_number(f"{where} point {i} y", p[1])
         for nm, v in (("x", x), ("y", y)):
             if not 0.0 <= v <= 255.0:
                 if not clamp:
@@ -130,67 +72,6 @@ def _is_identity_curve(c: Curve) -> bool:
 
 
 @dataclass(frozen=True)
-class LocalAdjustment:
-    """Slider offsets applied under a mask; they add to the global values per pixel, weighted by the mask."""
-
-    mask: Mask
-    params: dict[str, float] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if isinstance(self.mask, Mapping):
-            object.__setattr__(self, "mask", mask_from_dict(self.mask, where="local adjustment mask"))
-        if not isinstance(self.mask, Mask):
-            raise ProgramError(f"local adjustment: 'mask' must be a mask, got {type(self.mask).__name__}")
-        object.__setattr__(self, "params", _local_params(self.params, clamp=False, notes=None, where="local"))
-
-    def to_dict(self) -> dict[str, Any]:
-        """Canonical JSON-able form."""
-        return {"mask": self.mask.to_dict(), "params": dict(self.params)}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any], *, clamp: bool = False, notes: list[ClampNote] | None = None,
-                  where: str = "local") -> LocalAdjustment:
-        """Build from ``{"mask": {...}, "params": {...}}`` (param names canonical or Lightroom)."""
-        if not isinstance(d, Mapping):
-            raise ProgramError(f"{where}: expected an object with 'mask' and 'params', got {type(d).__name__}")
-        unknown = sorted(set(d) - {"mask", "params"})
-        if unknown:
-            raise ProgramError(f"{where}: unknown field(s) {unknown}; expected 'mask' and 'params'")
-        if "mask" not in d:
-            raise ProgramError(f"{where}: missing 'mask'")
-        with _mask_clamps(clamp, notes, f"{where}.mask"):
-            mask = mask_from_dict(d["mask"], where=f"{where}.mask")
-        params = _local_params(d.get("params", {}), clamp=clamp, notes=notes, where=where)
-        return cls(mask, params)
-
-
-@contextlib.contextmanager
-def _mask_clamps(clamp: bool, notes: list[ClampNote] | None, where: str) -> Iterator[None]:
-    """Clamp mode for the masks built inside the block: their clamps become notes prefixed with ``where``."""
-    if not clamp:
-        yield
-        return
-    with clamping([]) as records:
-        yield
-    if notes is not None:
-        notes.extend(ClampNote(f"{where}: {w}", g, u, lo, hi) for w, g, u, lo, hi in records)
-
-
-def _local_params(raw: Any, *, clamp: bool, notes: list[ClampNote] | None, where: str) -> dict[str, float]:
-    if not isinstance(raw, Mapping):
-        raise ProgramError(f"{where}: 'params' must be an object of slider offsets, got {type(raw).__name__}")
-    out: dict[str, float] = {}
-    for k, v in raw.items():
-        name = canonical_name(k) if isinstance(k, str) else None
-        if name is None or name not in LOCAL_PARAMS:
-            raise ProgramError(f"{where}: unknown or non-local parameter {k!r}; local parameters: {list(LOCAL_PARAMS)}")
-        val = _check_param(where, name, v, clamp, notes, local=True)
-        if val != 0.0:
-            out[name] = out.get(name, 0.0) + val
-    return out
-
-
-@dataclass(frozen=True)
 class EditProgram:
     """A retouch: non-default global sliders (canonical names), point tone curves and local adjustments.
 
@@ -211,7 +92,7 @@ class EditProgram:
                 alias = canonical_name(k) if isinstance(k, str) else None
                 hint = f" (did you mean '{alias}'? use EditProgram.from_dict for aliases)" if alias else ""
                 raise ProgramError(f"program: unknown parameter {k!r}{hint}")
-            val = _check_param("program", k, v, clamp=False, notes=None)
+            val = check_param("program", k, v, clamp=False, notes=None)
             if val != PARAM_SPECS[k].default:
                 clean[k] = val
         object.__setattr__(self, "params", dict(sorted(clean.items())))
@@ -305,9 +186,7 @@ class EditProgram:
                     local.append(LocalAdjustment.from_dict(la, clamp=clamp, notes=notes, where=f"local[{i}]"))
                 continue
             if low in ("maskgroupbasedcorrections", "corrections"):
-                from .lightroom import corrections_from_lightroom
-
-                with _mask_clamps(clamp, notes, key):
+                with mask_clamps(clamp, notes, key):
                     local.extend(corrections_from_lightroom(value, clamp=clamp, notes=notes))
                 continue
             if key in ("ProcessVersion", "Version", "PresetType", "Name", "UUID", "CameraProfile", "HasSettings",
@@ -326,7 +205,7 @@ class EditProgram:
                 clamp_this = True
             else:
                 clamp_this = clamp
-            params[name] = _check_param("program", name, value, clamp_this, notes)
+            params[name] = check_param("program", name, value, clamp_this, notes)
         return cls(params, curves, local)
 
     def __repr__(self) -> str:

@@ -18,6 +18,7 @@ from rlkit.ops import (
     to_tensor,
     to_xmp,
 )
+from rlkit.cli_retouch import register as register_retouch
 from rlkit.ops.cli import ops_table, register
 
 # Written the way Lightroom Classic writes a sidecar (attributes in crs:, curves as rdf:Seq of "x, y",
@@ -122,7 +123,9 @@ def test_to_tensor_to_pil_round_trip():
 
 def _run(argv):
     parser = argparse.ArgumentParser()
-    register(parser.add_subparsers(dest="command"))
+    sub = parser.add_subparsers(dest="command")
+    register(sub)
+    register_retouch(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 
