@@ -48,8 +48,10 @@ def _cmd_retouch(args: argparse.Namespace) -> int:
             print(f"rlkit retouch: cannot read {args.xmp}: {e}", file=sys.stderr)
             return 2
         program = imp.program
+        for w in imp.warnings:
+            print(f"WARNING: {args.xmp}: {w}", file=sys.stderr)
         if imp.ignored:
-            print(f"ignored XMP keys: {', '.join(imp.ignored)}", file=sys.stderr)
+            print(f"ignored XMP keys (no effect on pixels): {', '.join(imp.ignored)}", file=sys.stderr)
     else:
         text = args.program
         if text.startswith("@"):

@@ -27,6 +27,7 @@ from .masks import (
     mask_from_dict,
 )
 from .params import HSL_BANDS, LIGHTROOM_ALIASES, LOCAL_PARAMS, PARAM_SPECS, ParamSpec, canonical_name
+from .profiles import LookTable, Profile, RGBTable
 from .program import EditProgram
 from .text import ParseProblem, ParseResult, parse_program, render_program
 from .values import ClampNote
@@ -43,4 +44,5 @@ __all__ = [
     "apply_program", "apply_params", "curve_lut", "gaussian_blur",
     "to_tensor", "to_pil", "srgb_to_linear", "linear_to_srgb", "luminance",
     "export_xmp", "import_xmp", "to_xmp", "from_xmp", "XmpExport", "XmpImport",
+    "Profile", "RGBTable", "LookTable",
 ]

@@ -48,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "ops", help="print the retouch engine's operations with ranges and Lightroom names",
         description="Print every global slider of rlkit's retouch engine: canonical name, default, allowed "
                     "range, the Lightroom develop key it maps to, and what it does.")
-    p.add_argument("--group", help="only one group (basic, detail, effects, tone_curve, hsl, color_grading)")
+    p.add_argument("--group", help="only one group (basic, detail, effects, tone_curve, hsl, color_grading, "
+                                   "black_white, calibration)")
     p.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
     p.set_defaults(func=_cmd_ops)

@@ -28,6 +28,7 @@ from .errors import ProgramError
 from .local import LocalAdjustment, local_maps
 from .lut import LUT_SIZE, curve_lut, lut_lerp
 from .params import CURVE_CHANNELS, LOCAL_PARAMS, PARAM_SPECS
+from .profiles import Profile
 from .program import EditProgram
 from .stages import STRUCTURAL_PARAMS, Params
 
@@ -108,13 +109,14 @@ def _seeds(seed: int | Sequence[int] | None, n: int) -> list[int]:
 def apply_params(images: torch.Tensor, params: Mapping[str, torch.Tensor | float], *,
                  curves: Mapping[str, Sequence[tuple[float, float]]] | None = None,
                  local: Sequence[LocalAdjustment] | None = None, seed: int | Sequence[int] | None = None,
-                 compile: bool = False) -> torch.Tensor:
+                 compile: bool = False, profile: Profile | None = None) -> torch.Tensor:
     """Apply sliders given as floats or tensors (scalar or (N,)) to a batch; differentiable in tensor values.
 
     Unlike :class:`EditProgram`, values are not range-checked beyond being finite, so gradient-based
-    searches can move freely (each op clamps internally where it must). The two blur sizes
-    (:data:`STRUCTURAL_PARAMS`: ``sharpen_radius``, ``grain_size``) pick a blur kernel and get no gradient
-    (a warning says so when one is passed with ``requires_grad``).
+    searches can move freely (each op clamps internally where it must). The sliders that size a blur kernel or
+    pick a formula (:data:`~rlkit.ops.stages.STRUCTURAL_PARAMS`: ``sharpen_radius``, ``grain_size``,
+    ``vignette_style``, ...) get no gradient (a warning says so when one is passed with ``requires_grad``).
+    ``profile`` applies a Lightroom profile (:class:`~rlkit.ops.profiles.Profile`) to every image.
     """
     images = _check_images(images, "apply_params")
     n = images.shape[0]
@@ -131,13 +133,14 @@ def apply_params(images: torch.Tensor, params: Mapping[str, torch.Tensor | float
         if not torch.isfinite(t.detach()).all():
             raise ProgramError(f"apply_params: '{k}' has non-finite values")
         if k in STRUCTURAL_PARAMS and t.requires_grad and torch.is_grad_enabled():
-            warnings.warn(f"apply_params: '{k}' sets a blur kernel size and gets no gradient", stacklevel=2)
+            warnings.warn(f"apply_params: '{k}' sets a blur kernel size or picks a formula and gets no gradient",
+                          stacklevel=2)
         if not t.requires_grad and bool((t == PARAM_SPECS[k].default).all()):
             continue
         values[k] = t.reshape(n, 1, 1, 1)
     progs_local = [list(local or [])] * n  # one shared list: masks are rendered once
     prog_curves = [EditProgram(curves=dict(curves or {})).curves] * n
-    return _run(images, x, values, progs_local, prog_curves, _seeds(seed, n), compile)
+    return _run(images, x, values, progs_local, prog_curves, _seeds(seed, n), compile, [profile] * n)
 
 
 def _curve_luts(x: torch.Tensor, curves: list[dict]) -> torch.Tensor | None:
@@ -155,15 +158,18 @@ def _curve_luts(x: torch.Tensor, curves: list[dict]) -> torch.Tensor | None:
 
 
 def _run(images: torch.Tensor, x: torch.Tensor, values: dict[str, torch.Tensor],
-         locals_: list[list[LocalAdjustment]], curves: list[dict], seeds: list[int], compile: bool) -> torch.Tensor:
-    """Render ``x`` with per-image slider ``values``, local adjustments and curves; returns ``images``' dtype."""
+         locals_: list[list[LocalAdjustment]], curves: list[dict], seeds: list[int], compile: bool,
+         profiles: list[Profile | None] | None = None) -> torch.Tensor:
+    """Render ``x`` with per-image slider ``values``, local adjustments, curves and profiles; returns ``images``'
+    dtype. Programs with a profile render eagerly (its table lookups are not compiled)."""
     n = x.shape[0]
     local = local_maps(x, locals_) if any(locals_) else {}
     for name in local:
         if name not in LOCAL_PARAMS:  # pragma: no cover - guarded by LocalAdjustment
             raise ProgramError(f"local parameter {name!r} is not supported")
     luts = _curve_luts(x, curves)
-    P = Params(n, x.device, values, local)
+    P = Params(n, x.device, values, local, profiles)
+    compile = compile and P.profiles is None
     closed_form = compile and luts is None and fused.fusible(None, P, luts)
     tables = fused.tables(P, luts, x.device) if not closed_form and fused.fusible(x, P, luts) else None
     if closed_form:
@@ -204,4 +210,5 @@ def apply_program(images: torch.Tensor, programs: EditProgram | Sequence[EditPro
         k: torch.tensor([p.get(k) for p in progs], dtype=torch.float32).to(x.device).view(n, 1, 1, 1)
         for k in names
     }
-    return _run(images, x, values, [p.local for p in progs], [p.curves for p in progs], _seeds(seed, n), compile)
+    return _run(images, x, values, [p.local for p in progs], [p.curves for p in progs], _seeds(seed, n), compile,
+                [p.profile for p in progs])

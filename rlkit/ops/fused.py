@@ -31,7 +31,7 @@ def fusible(x: torch.Tensor | None, P: Params, luts: torch.Tensor | None) -> boo
     make the gain spatial, or when ``x`` has values above 1 or NaN (outside the sampled domain; values
     below 0 are exact: the pipeline maps them to black like 0). ``x=None`` skips the value check.
     """
-    if P.local or not set(P.values) <= FUSIBLE:
+    if P.local or P.profiles or not set(P.values) <= FUSIBLE:
         return False
     if torch.is_grad_enabled() and (any(v.requires_grad for v in P.values.values())
                                     or (luts is not None and luts.requires_grad)):

@@ -19,9 +19,10 @@ from .errors import ProgramError
 from .local import LocalAdjustment
 from .masks import CompositeMask, Mask
 from .params import CURVE_LIGHTROOM, PARAM_SPECS
+from .profiles import Profile, encode_table
 from .values import ClampNote, check_param
 
-__all__ = ["program_to_lightroom", "corrections_from_lightroom", "LOCAL_LIGHTROOM"]
+__all__ = ["program_to_lightroom", "profile_to_lightroom", "corrections_from_lightroom", "LOCAL_LIGHTROOM"]
 
 #: canonical local parameter -> (Lightroom Local* key, scale from the Lightroom value to ours)
 LOCAL_LIGHTROOM: Mapping[str, tuple[str, float]] = {
@@ -94,6 +95,7 @@ class ProgramParts(Protocol):
     params: Mapping[str, float]
     curves: Mapping[str, Sequence[tuple[float, float]]]
     local: Sequence[LocalAdjustment]
+    profile: Profile | None
 
 
 def program_to_lightroom(program: ProgramParts, unsupported: list[str] | None = None) -> dict[str, Any]:
@@ -105,6 +107,14 @@ def program_to_lightroom(program: ProgramParts, unsupported: list[str] | None = 
         if spec.lightroom is None and unsupported is not None:
             unsupported.append(f"parameter '{name}' (no Lightroom key)")
         d[spec.lightroom or name] = _r(v)
+    if "monochrome" in program.params:  # a treatment in Lightroom: black and white or colour
+        m = program.params["monochrome"]
+        d["ConvertToGrayscale"] = m >= 0.5
+        if 0.0 < m < 1.0 and unsupported is not None:
+            unsupported.append(f"partial black and white (monochrome={m:g}; Lightroom's treatment is on or off, "
+                               f"written as {'on' if m >= 0.5 else 'off'})")
+    if program.profile is not None:
+        d.update(profile_to_lightroom(program.profile))
     for ch, pts in program.curves.items():
         d[CURVE_LIGHTROOM[ch]] = [[_r(x), _r(y)] for x, y in pts]
     if program.local:
@@ -118,6 +128,21 @@ def program_to_lightroom(program: ProgramParts, unsupported: list[str] | None = 
             groups.append(g)
         d["MaskGroupBasedCorrections"] = groups
     return d
+
+
+def profile_to_lightroom(profile: Profile) -> dict[str, Any]:
+    """``Look`` (name, amount, parameters naming the tables) and the ``Table_<fingerprint>`` values it needs."""
+    params: dict[str, Any] = {}
+    tables: dict[str, str] = {}
+    for key, table in (("LookTable", profile.look_table), ("RGBTable", profile.rgb_table)):
+        if table is not None:
+            fp, text = encode_table(table)
+            params[key] = fp
+            tables[f"Table_{fp}"] = text
+    if profile.rgb_table is not None:
+        params["RGBTableAmount"] = _r(profile.rgb_table_amount)
+    look = {"Name": profile.name, "Amount": _r(profile.amount), "SupportsAmount": True, "Parameters": params}
+    return {"Look": look, **tables}
 
 
 def _f(entry: Mapping[str, Any], key: str, where: str, default: float | None = None) -> float:

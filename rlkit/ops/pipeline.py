@@ -3,10 +3,12 @@
 One documented order for every image, in linear light unless noted:
 
 1. decode sRGB -> linear (IEC 61966-2-1)
-2. detail: luminance noise reduction, texture, clarity, dehaze; then negative light is clipped
-3. exposure and white balance (temperature, tint) as one per-channel gain
+2. detail: luminance and colour noise reduction, texture, clarity, dehaze; then negative light is clipped
+3. exposure and white balance (temperature, tint) as one per-channel gain; then camera calibration (the
+   primaries moved, shadow tint) and the program's Lightroom profile (look / RGB table), if any
 4. tone: blacks, whites, shadows, highlights, contrast, parametric curve (on perceptual luminance
-   p = sqrt(Y); the result rescales RGB by Y'/Y so hue and saturation are kept)
+   p = sqrt(Y); the result rescales RGB by Y'/Y so hue and saturation are kept); then black and white
+   (grey through the 8-band gray mixer) when the treatment is monochrome
 5. 8-band HSL (hue rotation about the grey axis, chroma scale, luminance gain; bands weighted by saturation)
 6. vibrance and saturation (chroma scaled around luminance)
 7. colour grading (shadow / midtone / highlight / global tints and luminance)
@@ -49,7 +51,10 @@ def render(x: torch.Tensor, P: Params, luts: torch.Tensor | None,
     lin = stages.detail(lin, P)
     lin = lin.clamp_min_(0.0) if inplace_ok(lin) else lin.clamp_min(0.0)  # no negative light from here on
     lin = stages.gain(lin, P)
+    lin = stages.calibration(lin, P)
+    lin = stages.profile(lin, P)
     lin = stages.tone(lin, P)
+    lin = stages.monochrome(lin, P)
     lin = stages.hsl(lin, P)
     lin = stages.saturation(lin, P)
     lin = stages.grading(lin, P)

@@ -5,8 +5,7 @@ import pytest
 import torch
 
 import rlkit.ops.fused as fused
-from rlkit.ops import lut, stages
-from rlkit.ops import EditProgram, LocalAdjustment, TensorMask, apply_params, apply_program
+from rlkit.ops import EditProgram, LocalAdjustment, TensorMask, apply_params, apply_program, lut, stages
 
 
 def _decode(x: np.ndarray) -> np.ndarray:  # IEC 61966-2-1, written out independently of rlkit
