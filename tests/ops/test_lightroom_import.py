@@ -254,6 +254,8 @@ def test_profile_round_trips_through_xmp_and_json(colourful, tmp_path):
     assert back == p and EditProgram.from_dict(p.to_dict()) == p
     assert torch.equal(apply_program(colourful, back), apply_program(colourful, p))
     assert parse_program(render_program(p, "jarvis")).program == p
+    # programs with a profile render eagerly even when compiling is asked for: the same values
+    assert torch.equal(apply_program(colourful, p, compile=True), apply_program(colourful, p))
 
 
 # ------------------------------------------------------------------------------------------------ new sliders
