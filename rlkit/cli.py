@@ -16,7 +16,7 @@ from rlkit.errors import MissingDependencyError
 _COMMANDS: dict[str, tuple[str, str]] = {
     "make-tiny": ("rlkit.testing.cli", "write a tiny random-weight model (VLM, text LM or inpainting pipeline) to DIR"),
     "ops": ("rlkit.ops.cli", "print the retouch engine's operations with ranges and Lightroom names"),
-    "retouch": ("rlkit.ops.cli", "apply an edit program (text or XMP) to a photo and write a PNG"),
+    "retouch": ("rlkit.cli_retouch", "apply an edit program (text or XMP) to a photo and write a PNG"),
     "data": ("rlkit.data.cli", "build synthetic benchmarks and inspect datasets"),
     "rewards": ("rlkit.rewards.cli", "list rewards, score JSONL with a preset, serve/query a GRM"),
     "env": ("rlkit.envs.cli", "try policy text in the retouching environment; check the environments"),
