@@ -174,6 +174,17 @@ def _caption(rec: dict[str, Any], keys: Sequence[str]) -> str:
     return f"{prog}\n{scores}"
 
 
+def _describe(judge: Any) -> str | None:
+    if judge is None:
+        return None
+    backend = getattr(judge, "backend", judge)
+    model = getattr(backend, "model", None)
+    if isinstance(model, str):
+        return f"{type(backend).__name__}({model})"
+    path = getattr(getattr(model, "config", None), "_name_or_path", None)
+    return f"{type(backend).__name__}({path or type(model).__name__})"
+
+
 def run_retouch(samples: Sequence[RetouchSample], systems: Sequence[Any], output_dir: str | Path, *,
                 kind: str = "retoucheval", judge: Any = None, lpips: Any = None, batch_size: int = 8,
                 resume: bool = True, progress: bool = True, grid_per_split: int = 3,
@@ -209,7 +220,7 @@ def run_retouch(samples: Sequence[RetouchSample], systems: Sequence[Any], output
         return rows
 
     meta = {"kind": kind, "systems": [s.name for s in systems], "samples": len(samples),
-            "judge": getattr(getattr(judge, "backend", judge), "model", type(judge).__name__) if judge else None,
+            "judge": _describe(judge),
             "lpips": getattr(lpips, "description", None) if lpips is not None else None, "notes": list(notes)}
     retouch_report(output_dir, suite.name, records, columns, meta=meta, grid_rows=grid_rows, notes=notes)
     return records
