@@ -56,9 +56,11 @@ def load_records(folder: Path) -> dict[str, dict[str, Any]]:
 
 
 def _state() -> Any:
+    import torch
     from accelerate import PartialState
 
-    return PartialState()
+    # without CUDA, `accelerate launch --multi_gpu` ranks only join a (gloo) process group as CPU ranks
+    return PartialState(cpu=not torch.cuda.is_available())
 
 
 def run_suite(suite: Suite, systems: Sequence[Any], output_dir: str | Path, *, batch_size: int = 8,
