@@ -26,7 +26,7 @@ def _t(img):
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS)
 class RlkitImage(evaluate.Metric):
     def _info(self):
-        img = datasets.Array3D(shape=(None, None, 3), dtype="uint8")
+        img = datasets.Sequence(datasets.Sequence(datasets.Sequence(datasets.Value("uint8"))))  # (H, W, 3)
         return evaluate.MetricInfo(description=_DESCRIPTION, citation="", inputs_description=_KWARGS,
                                    features=datasets.Features({"predictions": img, "references": img}))
 
