@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from rlkit.cli import main
-from rlkit.eval import OpenAIPolicy, Task
+from rlkit.eval import OpenAIPolicy
 from rlkit.rewards.grm import GRMServer, transformers_answer_fn
 
 

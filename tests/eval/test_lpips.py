@@ -16,7 +16,6 @@ from torch import nn
 from rlkit.metrics.lpips import LPIPSUnavailable, load_lpips, lpips_status
 
 
-
 def _tv_features(net):
     if net == "alex":  # torchvision.models.alexnet().features
         return nn.Sequential(nn.Conv2d(3, 64, kernel_size=11, stride=4, padding=2), nn.ReLU(inplace=True),
