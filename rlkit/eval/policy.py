@@ -341,9 +341,10 @@ class OpenAIPolicy:
 
 
 def load_system(spec: str, **kwargs: Any) -> System:
-    """A system from a command-line spec: a baseline name (``identity``, ``random``, ``expert``), ``NAME=PATH``
-    or ``PATH`` (a ``from_pretrained`` folder or hub id; ``vllm:PATH`` for vLLM), or
-    ``openai:MODEL@URL`` for an endpoint."""
+    """A system from a command-line spec: a baseline name (``identity``, ``random``, ``expert``), ``PATH`` (a
+    ``from_pretrained`` folder or hub id: vLLM when it is installed and CUDA is present, else transformers;
+    ``hf:PATH`` forces transformers, ``vllm:PATH`` vLLM), or ``openai:MODEL@URL`` for an endpoint; any of them
+    as ``NAME=SPEC`` to name the row."""
     name = None
     if "=" in spec and not spec.startswith(("openai:", "http")):
         name, spec = spec.split("=", 1)
@@ -362,5 +363,9 @@ def load_system(spec: str, **kwargs: Any) -> System:
     keep = {k: v for k, v in kwargs.items() if k in ("max_new_tokens", "temperature", "system_prompt")}
     if spec.startswith("vllm:"):
         return VLLMPolicy(spec[len("vllm:"):], name=name, **keep)
+    forced = spec.startswith("hf:")
+    spec = spec[len("hf:"):] if forced else spec
+    if not forced and vllm_usable()[0] and not (Path(spec) / "adapter_config.json").is_file():
+        return VLLMPolicy(spec, name=name or Path(spec).name, **keep)  # vLLM when installed and CUDA is present
     keep.update({k: v for k, v in kwargs.items() if k in ("batch_size", "device")})
     return TransformersPolicy(spec, name=name, **keep)
