@@ -182,3 +182,49 @@ def test_saliency_suite_rejects_wrong_maps(tmp_path):
 
     with pytest.raises(ValueError, match="is \\(8, 8\\), the image is \\(32, 32\\)"):
         run_saliency(_samples_from([rec]), [WrongShape()], tmp_path, progress=False)
+
+
+def test_saliency_nets_load_with_automodel_and_get_an_untrained_row(blemish_records, tmp_path):
+    import torch
+    from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
+
+    from rlkit.eval import load_saliency_predictor
+
+    class TinySalConfig(PretrainedConfig):
+        model_type = "rlkit_test_tiny_saliency"
+
+    class TinySalNet(PreTrainedModel):
+        """A real (tiny) saliency net: two convolutions and a sigmoid, saved with save_pretrained."""
+
+        config_class = TinySalConfig
+        map_names = ("saliency",)
+
+        def __init__(self, config):
+            super().__init__(config)
+            self.body = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(),
+                                            torch.nn.Conv2d(4, 1, 3, padding=1))
+            self.post_init()
+
+        def predict_maps(self, images, **_):
+            x = torch.stack([torch.from_numpy(np.asarray(im, dtype=np.float32) / 255).permute(2, 0, 1)
+                             for im in images])
+            with torch.no_grad():
+                return {"saliency": torch.sigmoid(self.body(x))[:, 0].numpy()}
+
+    AutoConfig.register("rlkit_test_tiny_saliency", TinySalConfig, exist_ok=True)
+    AutoModel.register(TinySalConfig, TinySalNet, exist_ok=True)
+    torch.manual_seed(0)
+    net = TinySalNet(TinySalConfig())
+    net.body[2].bias.data.fill_(3.0)  # "trained": differs from a fresh initialisation
+    net.save_pretrained(tmp_path / "net")
+    trained = load_saliency_predictor(tmp_path / "net")
+    fresh = load_saliency_predictor(tmp_path / "net", untrained=True)
+    assert float(trained.body[2].bias.detach()[0]) == 3.0 and float(fresh.body[2].bias.detach()[0]) != 3.0
+    assert fresh.name.startswith("untrained") and trained.name == "net"
+    samples = _samples_from(blemish_records[:2])
+    recs = run_saliency(samples, [fresh, trained], tmp_path / "out", progress=False, overlays=1)
+    assert len(recs) == 4 and all(r["saliency"]["cc"] is not None for r in recs)
+    from rlkit.testing import tiny_model_path
+
+    with pytest.raises(TypeError, match="not a saliency predictor"):
+        load_saliency_predictor(tiny_model_path("text"))
