@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-import numpy as np
 from PIL import Image
 
 from rlkit.data import BlemishRecord, EditFHFRecord
@@ -206,7 +205,3 @@ def run_reasoning(samples: Sequence[ReasoningSample], reasoners: Sequence[Any], 
     (out / "report.md").write_text("\n".join(md), encoding="utf-8")
     return records
 
-
-def mean_accuracy(records: Sequence[dict[str, Any]]) -> float:
-    """Mean type accuracy over records (helper for callers and tests)."""
-    return float(np.mean([r["accuracy"] for r in records if r.get("accuracy") is not None]))
