@@ -20,6 +20,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("rlkit.data.cli", "build synthetic benchmarks and inspect datasets"),
     "rewards": ("rlkit.rewards.cli", "list rewards, score JSONL with a preset, serve/query a GRM"),
     "env": ("rlkit.envs.cli", "try policy text in the retouching environment; check the environments"),
+    "eval": ("rlkit.eval.cli", "benchmark policies and agents (RetouchEval, MIT-Adobe5K, agent suites); compare runs"),
     "quickstart": ("rlkit.train.cli", "tiny SFT then GRPO of a retoucher policy on CPU: curves, grids, metrics"),
 }
 
