@@ -27,9 +27,9 @@ from .masks import (
     mask_from_dict,
 )
 from .params import HSL_BANDS, LIGHTROOM_ALIASES, LOCAL_PARAMS, PARAM_SPECS, ParamSpec, canonical_name
+from .parser import ParseProblem, ParseResult, as_program, parse_program, render_program
 from .profiles import LookTable, Profile, RGBTable
 from .program import EditProgram
-from .parser import ParseProblem, ParseResult, as_program, parse_program, render_program
 from .values import ClampNote
 from .xmp import XmpExport, XmpImport, export_xmp, from_xmp, import_xmp, to_xmp
 

@@ -1,11 +1,10 @@
-"""rlkit.train: thin wiring over trl for the recipes (SFT -> GRPO), the env-executed reward, and the quickstart.
+"""rlkit.train: thin wiring over trl and transformers.Trainer: one module per trainer with its config.
 
-- :func:`run_retoucher` / :func:`run_reasoner`: the two recipes (``recipes/grpo_*.py`` call them);
-- :class:`RetouchEnvReward`: a trl reward function that executes each completion in ``VectorRetouchEnv``;
-- :func:`train_sft` / :func:`train_grpo`: one stage each over trl's trainers (resume, DeepSpeed-on-CPU);
+- :func:`run_retoucher` / :func:`run_reasoner` (``recipes``): the two GRPO recipes, run by
+  ``recipes/grpo_*.py`` through :func:`recipe_main`;
+- :func:`train_sft` / :func:`train_grpo` (``stages``): one stage each over trl's trainers (resume,
+  DeepSpeed-on-CPU, a rich progress bar and summary);
 - :func:`run_quickstart`: ``rlkit quickstart``.
-
-Heavy libraries (trl, transformers, datasets) are imported inside functions, except in ``config``.
 """
 
 from rlkit.envs import RetouchEnvReward, env_rows_from_trl
@@ -28,6 +27,7 @@ from rlkit.train.generate import generate_texts
 from rlkit.train.plots import reward_history, save_image_grid, save_reward_curve
 from rlkit.train.quickstart import QuickstartConfig, QuickstartResult, build_quickstart_rows, run_quickstart
 from rlkit.train.recipe_data import load_rows
+from rlkit.train.recipes import recipe_main, run_reasoner, run_retoucher
 from rlkit.train.stages import init_distributed_for_deepspeed, train_grpo, train_sft
 
 __all__ = [
@@ -41,14 +41,5 @@ __all__ = [
     "QuickstartConfig", "QuickstartResult", "build_quickstart_rows", "run_quickstart",
     "load_rows",
     "init_distributed_for_deepspeed", "train_sft", "train_grpo",
-    "run_retoucher", "run_reasoner",
+    "run_retoucher", "run_reasoner", "recipe_main",
 ]
-
-
-def __getattr__(name: str):
-    # The recipe runners import trl's config classes; load them on first use.
-    if name in ("run_retoucher", "run_reasoner"):
-        from rlkit.train import recipes
-
-        return getattr(recipes, name)
-    raise AttributeError(f"module 'rlkit.train' has no attribute {name!r}")

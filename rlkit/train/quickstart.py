@@ -253,6 +253,9 @@ def _grid(path: Path, rows: Sequence[dict[str, Any]], sft: PolicyEval, grpo: Pol
 def run_quickstart(cfg: QuickstartConfig | None = None, *, console: Console | None = None) -> QuickstartResult:
     """Run the whole quickstart and write reward_curve.png, before_after.png, metrics.json to ``output_dir``."""
     cfg = cfg or QuickstartConfig()
+    if cfg.eval_samples > 1 and cfg.eval_temperature <= 0:
+        raise ValueError(f"QuickstartConfig: eval_samples={cfg.eval_samples} needs eval_temperature > 0 (greedy "
+                         "decoding gives one answer per prompt)")
     console = console or Console()
     quiet_third_party()
     t0 = time.time()
