@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from transformers import Trainer, TrainingArguments
 
 from rlkit.data import BlemishRecord, EditFHFRecord, open_image
+from rlkit.train.stages import _restore_full_weights, _resume_arg
 
 __all__ = [
     "SaliencyConfig",
@@ -52,8 +53,8 @@ class SaliencyConfig(TrainingArguments):
     progress is trl's rich bar (``rich_progress``).
     """
 
-    crop_scale: tuple[float, float] | list[float] = field(
-        default=(1.0, 1.0),
+    crop_scale: list[float] = field(
+        default_factory=lambda: [1.0, 1.0],
         metadata={"help": "Training crops: a random square of this fraction range of the shorter side, then "
                           "resized to the net's input (1.0, 1.0 = the whole image; evaluation always uses it)."})
     hflip: bool = field(default=True, metadata={"help": "Random horizontal flips in training (map flipped too)."})
@@ -65,10 +66,12 @@ class SaliencyConfig(TrainingArguments):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if len(self.crop_scale) != 2:
+            raise ValueError(f"crop_scale must be [min, max], got {list(self.crop_scale)}")
         lo, hi = (float(v) for v in self.crop_scale)
         if not 0.0 < lo <= hi <= 1.0:
             raise ValueError(f"crop_scale must satisfy 0 < min <= max <= 1, got {list(self.crop_scale)}")
-        self.crop_scale = (lo, hi)
+        self.crop_scale = [lo, hi]
         if self.label_size is not None and self.label_size < 8:
             raise ValueError(f"label_size must be >= 8 pixels, got {self.label_size}")
 
@@ -99,12 +102,16 @@ def _to_tensor(img: Any) -> torch.Tensor:
 class SaliencyCollator:
     """Rows -> the net's inputs plus ``labels`` (N, C, S, S) ground-truth maps (see the module docstring).
 
-    ``train=True`` draws random crops (``crop_scale``) and flips from torch's global RNG (so a resumed
-    Trainer, which restores it, replays them); ``train=False`` uses whole images.
+    ``train=True`` draws random crops (``crop_scale``) and flips; ``train=False`` uses whole images. The draws
+    come from the collator's own generator, seeded per batch by (``seed``, training step when the batch is
+    collated, batch within that step): :class:`SaliencyTrainer` sets ``step_fn`` to its global step, so a run
+    is reproducible for its seed and torch's global RNG is left alone. A run resumed from a checkpoint restores
+    weights, optimizer, scheduler and data order exactly; its crops are drawn afresh (the Trainer prefetches
+    batches, so collation steps differ after a resume). Without a trainer the step is the number of calls.
     """
 
     def __init__(self, model: Any, *, train: bool = True, crop_scale: Sequence[float] = (1.0, 1.0),
-                 hflip: bool = True, label_size: int | None = None) -> None:
+                 hflip: bool = True, label_size: int | None = None, seed: int = 0) -> None:
         from rlkit.policies import TextSaliencyNet, VLMSaliencyNet
 
         if isinstance(model, TextSaliencyNet):
@@ -119,6 +126,19 @@ class SaliencyCollator:
         self.hflip = hflip
         self.size = int(model.config.image_size)
         self.label_size = int(label_size or self.size)
+        self.seed = int(seed)
+        self.step_fn: Any = None  # () -> int, set by SaliencyTrainer
+        self._calls = 0
+        self._last_step: int | None = None
+        self._in_step = 0
+        self._gen = torch.Generator()
+
+    def _seed_batch(self) -> None:
+        step = self.step_fn() if self.step_fn is not None else self._calls
+        self._calls += 1
+        self._in_step = self._in_step + 1 if step == self._last_step else 0
+        self._last_step = step
+        self._gen.manual_seed((self.seed * 1_000_003 + step * 1_009 + self._in_step) % (2**63))
 
     def _geometry(self, h: int, w: int) -> tuple[int, int, int, bool]:
         """(top, left, side, flip) of the square region to use (whole image when not training)."""
@@ -127,13 +147,13 @@ class SaliencyCollator:
         lo, hi = self.crop_scale
         side = min(h, w)
         if hi < 1.0 or lo < 1.0 or h != w:
-            frac = lo + (hi - lo) * float(torch.rand(()))
+            frac = lo + (hi - lo) * float(torch.rand((), generator=self._gen))
             side = max(8, int(round(min(h, w) * frac)))
-            top = int(torch.randint(0, h - side + 1, ()))
-            left = int(torch.randint(0, w - side + 1, ()))
+            top = int(torch.randint(0, h - side + 1, (), generator=self._gen))
+            left = int(torch.randint(0, w - side + 1, (), generator=self._gen))
         else:
             top = left = 0
-        flip = self.hflip and bool(torch.rand(()) < 0.5)
+        flip = self.hflip and bool(torch.rand((), generator=self._gen) < 0.5)
         return top, left, side, flip
 
     @staticmethod
@@ -150,6 +170,8 @@ class SaliencyCollator:
 
     def __call__(self, rows: Sequence[Any]) -> dict[str, torch.Tensor]:
         recs = [_row_record(r, self.kind) for r in rows]
+        if self.train:
+            self._seed_batch()
         if self.kind == "text":
             return self._text(recs)
         return self._vlm(recs)
@@ -198,6 +220,8 @@ class SaliencyTrainer(Trainer):
     def __init__(self, *args: Any, eval_data_collator: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.eval_data_collator = eval_data_collator
+        if isinstance(self.data_collator, SaliencyCollator):  # crops keyed by the step (reproducible runs)
+            self.data_collator.step_fn = lambda: self.state.global_step
         self._components: dict[str, dict[str, list[torch.Tensor]]] = {"train": {}, "eval": {}}
         if getattr(self.args, "rich_progress", False) and not self.args.disable_tqdm:
             from transformers.trainer_callback import ProgressCallback
@@ -245,21 +269,6 @@ class SaliencyTrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-def _resume(resume: str | bool | None, output_dir: str) -> str | None:
-    if resume in (None, False, "", "false", "False"):
-        return None
-    from transformers.trainer_utils import get_last_checkpoint
-
-    if resume in (True, "true", "True", "last"):
-        last = get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None
-        if last is None:
-            raise FileNotFoundError(f"resume_from_checkpoint={resume!r}: no checkpoint-* folder in {output_dir!r}")
-        return last
-    if not Path(str(resume)).is_dir():
-        raise FileNotFoundError(f"resume_from_checkpoint={resume!r} is not a checkpoint folder")
-    return str(resume)
-
-
 def train_saliency(
     model: Any,
     train_dataset: Any,
@@ -281,12 +290,15 @@ def train_saliency(
     if train_dataset is None or len(train_dataset) == 0:
         raise ValueError("train_saliency: the training dataset is empty")
     collator = SaliencyCollator(model, train=True, crop_scale=args.crop_scale, hflip=args.hflip,
-                                label_size=args.label_size)
+                                label_size=args.label_size, seed=args.seed)
     eval_collator = SaliencyCollator(model, train=False, label_size=args.label_size)
     trainer = SaliencyTrainer(model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
                               data_collator=collator, eval_data_collator=eval_collator,
                               callbacks=list(callbacks or []))
-    resume = _resume(resume_from_checkpoint, args.output_dir)
+    resume = _resume_arg(resume_from_checkpoint, args.output_dir)
+    # the Trainer's resume path loads full-model checkpoints without transformers' key renaming (the ViT is
+    # saved under its legacy names): load them the from_pretrained way first
+    _restore_full_weights(trainer, resume)
     out = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(args.output_dir)
     history = [dict(h) for h in trainer.state.log_history]
