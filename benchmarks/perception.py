@@ -10,8 +10,8 @@ real-scale configs with random weights on CUDA: step time and peak memory). Meas
 3. **Trainer overhead**: ``SaliencyTrainer`` (its collator, loss-component logging) against a plain
    ``transformers.Trainer`` on the same model, data and collator, alternating rounds; ratio of median step
    times. Target <= 5%.
-4. ``--learning``: the learning measurement of both tiny nets (``rlkit.testing.perception``): AUC-Judd / NSS of
-   the trained net per seed, of its untrained self, uniform and centre bias on held-out photos, and the
+4. ``--learning``: the learning measurement of both tiny nets (``rlkit.testing.saliency_learning``):
+   AUC-Judd / NSS of the trained net per seed, of its untrained self, uniform and centre bias on held-out photos, and the
    margin (worse trained seed - best baseline) against the seeds' spread.
 
 Timings are medians over repeats; on a shared machine they are noisy (the script prints the load average).
@@ -194,7 +194,7 @@ def bench_gpu(steps: int) -> list[tuple]:
 def _learning(console) -> None:
     from rich.table import Table
 
-    from rlkit.testing.perception import margins, text_learning_run, vlm_learning_run
+    from rlkit.testing.saliency_learning import margins, text_learning_run, vlm_learning_run
 
     t = Table(title="learning on held-out photos (tiny nets, 80 steps, seeds 0 and 1): AUC-Judd / NSS")
     for c in ("net / map", "metric", "trained (per seed)", "uniform", "centre", "untrained (per seed)", "margin",

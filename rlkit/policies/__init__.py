@@ -1,11 +1,15 @@
-"""Agents' output parsers and policies: the diagnosis parser for reasoning agents and the perception agents
-(saliency nets, their losses, map -> regions; see :mod:`rlkit.policies.perception`).
+"""rlkit.policies: the agents' side of the loop: their prompts and output parsers, model loading, and the
+perception agents.
 
-The saliency nets and losses import torch/transformers; they load on first access (``from rlkit.policies
-import TextSaliencyNet``), which also registers the nets with ``AutoConfig``/``AutoModel``.
+- prompts: the retoucher (RetouchIQ-style edit programs) and reasoner (flaw diagnoses) chat prompts, and
+  trl SFT/GRPO rows built from rlkit records;
+- diagnosis: the reasoning agents' answer parser;
+- loading: policies and processors from paths, hub ids or LoRA adapters (Qwen-VL without torchvision);
+- perception: the saliency nets (Agentic Retoucher's text-conditioned net, EditRefiner's VLM net), their
+  losses and map -> regions (see :mod:`rlkit.policies.perception`); importing this package registers the nets
+  with ``AutoConfig``/``AutoModel``.
 """
 
-from rlkit.policies import perception as _perception
 from rlkit.policies.diagnosis import (
     Diagnosis,
     DiagnosisParse,
@@ -13,22 +17,64 @@ from rlkit.policies.diagnosis import (
     normalize_flaw_type,
     parse_diagnosis,
 )
+from rlkit.policies.loading import (
+    PROCESSOR_CLASSES,
+    ImageOnlyQwen2_5_VLProcessor,
+    ImageOnlyQwen2VLProcessor,
+    ImageOnlyQwen3VLProcessor,
+    has_torchvision,
+    is_adapter_dir,
+    load_policy,
+    load_processing_class,
+    load_processor,
+    register_processors,
+    resolve_model_path,
+)
 from rlkit.policies.perception import (
+    LOSS_TERMS,
+    SALIENCY_MODEL_TYPES,
     MapRegions,
     MaskError,
+    SaliencyOutput,
+    TextSaliencyConfig,
+    TextSaliencyNet,
+    VLMSaliencyConfig,
+    VLMSaliencyNet,
     boxes_from_mask,
     default_dilation,
     dilate_mask,
     disk_footprint,
+    eq2_weights,
+    eq6_weights,
+    kld_loss,
+    load_saliency_net,
     masks_from_saliency,
     open_close,
     regions_from_map,
     regions_from_maps,
     saliency_as_map,
+    saliency_loss,
+)
+from rlkit.policies.prompts import (
+    REASONER_SYSTEM_PROMPT,
+    RETOUCHER_SYSTEM_PROMPT,
+    DatasetColumnError,
+    reasoner_completion,
+    reasoner_prompt,
+    reasoner_rows,
+    retoucher_completion,
+    retoucher_prompt,
+    retoucher_rows,
 )
 
 __all__ = [
     "Diagnosis", "DiagnosisParse", "DiagnosisProblem", "normalize_flaw_type", "parse_diagnosis",
+    "PROCESSOR_CLASSES", "ImageOnlyQwen2VLProcessor", "ImageOnlyQwen2_5_VLProcessor", "ImageOnlyQwen3VLProcessor",
+    "has_torchvision", "is_adapter_dir", "load_policy", "load_processing_class", "load_processor",
+    "register_processors", "resolve_model_path",
+    "RETOUCHER_SYSTEM_PROMPT", "REASONER_SYSTEM_PROMPT", "DatasetColumnError",
+    "retoucher_prompt", "retoucher_completion", "retoucher_rows",
+    "reasoner_prompt", "reasoner_completion", "reasoner_rows",
     "MapRegions", "MaskError", "boxes_from_mask", "default_dilation", "dilate_mask", "disk_footprint",
     "masks_from_saliency", "open_close", "regions_from_map", "regions_from_maps", "saliency_as_map",
     "TextSaliencyConfig", "TextSaliencyNet", "VLMSaliencyConfig", "VLMSaliencyNet", "SaliencyOutput",
@@ -36,9 +82,3 @@ __all__ = [
     "saliency_loss", "kld_loss", "eq2_weights", "eq6_weights", "LOSS_TERMS",
 ]
 
-
-def __getattr__(name: str):
-    # The nets and losses (torch, transformers) load on first use: see rlkit.policies.perception.
-    if name in _perception._LAZY:
-        return getattr(_perception, name)
-    raise AttributeError(f"module 'rlkit.policies' has no attribute {name!r}")

@@ -3,29 +3,37 @@
 - :func:`run_retoucher` / :func:`run_reasoner`: the two recipes (``recipes/grpo_*.py`` call them);
 - :class:`RetouchEnvReward`: a trl reward function that executes each completion in ``VectorRetouchEnv``;
 - :func:`train_sft` / :func:`train_grpo`: one stage each over trl's trainers (resume, DeepSpeed-on-CPU);
-- :func:`run_quickstart`: ``rlkit quickstart``.
+- :func:`run_quickstart`: ``rlkit quickstart``;
+- :func:`train_saliency` and its config / collator / trainer: the perception agents' saliency nets
+  (``rlkit.train.saliency``, loaded on first use).
 
 Heavy libraries (trl, transformers, datasets) are imported inside functions, except in ``config``.
 """
 
 from rlkit.envs import RetouchEnvReward, env_rows_from_trl
-from rlkit.train.generate import generate_texts
-from rlkit.train.models import is_adapter_dir, load_policy, load_processing_class, resolve_model_path
-from rlkit.train.plots import reward_history, save_image_grid, save_reward_curve
-from rlkit.train.prompts import (
+from rlkit.policies import (
     REASONER_SYSTEM_PROMPT,
     RETOUCHER_SYSTEM_PROMPT,
     DatasetColumnError,
+    is_adapter_dir,
+    load_policy,
+    load_processing_class,
     reasoner_completion,
     reasoner_prompt,
     reasoner_rows,
+    resolve_model_path,
     retoucher_completion,
     retoucher_prompt,
     retoucher_rows,
 )
+from rlkit.train.generate import generate_texts
+from rlkit.train.plots import reward_history, save_image_grid, save_reward_curve
 from rlkit.train.quickstart import QuickstartConfig, QuickstartResult, build_quickstart_rows, run_quickstart
 from rlkit.train.recipe_data import load_rows
 from rlkit.train.stages import init_distributed_for_deepspeed, train_grpo, train_sft
+
+_SALIENCY = ("SaliencyConfig", "SaliencyScriptArguments", "SaliencyCollator", "SaliencyTrainer",
+             "SaliencyTrainResult", "train_saliency", "saliency_datasets", "build_saliency_model")
 
 __all__ = [
     "RetouchEnvReward", "env_rows_from_trl",
@@ -39,13 +47,18 @@ __all__ = [
     "load_rows",
     "init_distributed_for_deepspeed", "train_sft", "train_grpo",
     "run_retoucher", "run_reasoner",
+    *_SALIENCY,
 ]
 
 
 def __getattr__(name: str):
-    # The recipe runners import trl's config classes; load them on first use.
+    # The recipe runners import trl's config classes, the saliency trainer transformers.Trainer: first use.
     if name in ("run_retoucher", "run_reasoner"):
         from rlkit.train import recipes
 
         return getattr(recipes, name)
+    if name in _SALIENCY:
+        from rlkit.train import saliency
+
+        return getattr(saliency, name)
     raise AttributeError(f"module 'rlkit.train' has no attribute {name!r}")

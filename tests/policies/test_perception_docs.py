@@ -7,7 +7,7 @@ import io
 import re
 from pathlib import Path
 
-import torch
+from rlkit.testing import one_torch_thread
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "perception.md"
 
@@ -17,10 +17,8 @@ def test_doc_examples_run_and_print_what_they_claim(tmp_path, monkeypatch):
     blocks = [(text[: m.start()].count("\n") + 1, m.group(1)) for m in re.finditer(r"```python\n(.*?)```", text, re.S)]
     assert len(blocks) >= 3
     monkeypatch.chdir(tmp_path)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models lose several-fold to thread contention on a loaded machine
     namespace: dict = {"__name__": "__doc_example__"}  # later blocks continue earlier ones, as a reader would
-    try:
+    with one_torch_thread():  # tiny models: no thread contention on a loaded machine
         for line, code in blocks:
             buf = io.StringIO()  # the examples' own prints only (trainer logs go to stdout as usual)
             namespace["print"] = lambda *a, _buf=buf, **k: builtins.print(*a, **{**k, "file": _buf})
@@ -29,5 +27,3 @@ def test_doc_examples_run_and_print_what_they_claim(tmp_path, monkeypatch):
             expected = [m.group(1).strip() for m in re.finditer(r"^print\(.*\)\s+#\s*->\s*(.+)$", code, re.M)]
             assert len(expected) == code.count("print("), f"{DOC.name}:{line}: a print without '# -> output'"
             assert printed == expected, f"{DOC.name}:{line}: expected {expected}, printed {printed}"
-    finally:
-        torch.set_num_threads(threads)

@@ -3,7 +3,7 @@ baselines on held-out photos, AUC-Judd and NSS from ``rlkit.metrics``, two seeds
 
 Criterion per metric: the worse trained seed beats the best baseline (uniform, centre bias, the untrained net
 of either seed) by more than the trained seeds differ from each other. Maps are averaged only where the ground
-truth is non-empty (RichHF). The VLM net's measurement (``rlkit.testing.perception.vlm_learning_run``) does not
+truth is non-empty (RichHF). The VLM net's measurement (``rlkit.testing.saliency_learning``) does not
 meet this criterion at tiny scale; ``python benchmarks/perception.py --learning`` prints it and
 docs/perception.md records the numbers.
 """
@@ -11,18 +11,15 @@ docs/perception.md records the numbers.
 from __future__ import annotations
 
 import pytest
-import torch
 
-from rlkit.testing.perception import margins, text_learning_run
+from rlkit.testing import one_torch_thread
+from rlkit.testing.saliency_learning import margins, text_learning_run
 
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    """Tiny models lose several-fold to thread contention on a loaded 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    with one_torch_thread():  # tiny models: no thread contention on a loaded machine
+        yield
 
 
 @pytest.mark.slow
