@@ -4,7 +4,8 @@
   ``recipes/grpo_*.py`` through :func:`recipe_main`;
 - :func:`train_sft` / :func:`train_grpo` (``stages``): one stage each over trl's trainers (resume,
   DeepSpeed-on-CPU, a rich progress bar and summary);
-- :func:`run_quickstart`: ``rlkit quickstart``.
+- :func:`run_quickstart`: ``rlkit quickstart``;
+- :func:`train_saliency` (``saliency``): the perception agents' saliency nets over transformers.Trainer.
 """
 
 from rlkit.envs import RetouchEnvReward, env_rows_from_trl
@@ -28,6 +29,16 @@ from rlkit.train.plots import reward_history, save_image_grid, save_reward_curve
 from rlkit.train.quickstart import QuickstartConfig, QuickstartResult, build_quickstart_rows, run_quickstart
 from rlkit.train.recipe_data import load_rows
 from rlkit.train.recipes import recipe_main, run_reasoner, run_retoucher
+from rlkit.train.saliency import (
+    SaliencyCollator,
+    SaliencyConfig,
+    SaliencyScriptArguments,
+    SaliencyTrainer,
+    SaliencyTrainResult,
+    build_saliency_model,
+    saliency_datasets,
+    train_saliency,
+)
 from rlkit.train.stages import init_distributed_for_deepspeed, train_grpo, train_sft
 
 __all__ = [
@@ -42,4 +53,6 @@ __all__ = [
     "load_rows",
     "init_distributed_for_deepspeed", "train_sft", "train_grpo",
     "run_retoucher", "run_reasoner", "recipe_main",
+    "SaliencyConfig", "SaliencyScriptArguments", "SaliencyCollator", "SaliencyTrainer", "SaliencyTrainResult",
+    "train_saliency", "saliency_datasets", "build_saliency_model",
 ]
