@@ -3,7 +3,9 @@
 - :func:`run_retoucher` / :func:`run_reasoner`: the two recipes (``recipes/grpo_*.py`` call them);
 - :class:`RetouchEnvReward`: a trl reward function that executes each completion in ``VectorRetouchEnv``;
 - :func:`train_sft` / :func:`train_grpo`: one stage each over trl's trainers (resume, DeepSpeed-on-CPU);
-- :func:`run_quickstart`: ``rlkit quickstart``.
+- :func:`run_quickstart`: ``rlkit quickstart``;
+- :func:`train_grm_sft` / :func:`train_grm_rl` / :func:`run_pgrt`: the generalist reward model's SFT, its
+  policy-guided RL (Eq. 4), and RetouchIQ's alternation of GRM and policy (``recipes/pgrt.py``).
 
 Heavy libraries (trl, transformers, datasets) are imported inside functions, except in ``config``.
 """
@@ -39,13 +41,26 @@ __all__ = [
     "load_rows",
     "init_distributed_for_deepspeed", "train_sft", "train_grpo",
     "run_retoucher", "run_reasoner",
+    # GRM SFT (train/grm.py) and PGRT + the alternation (train/pgrt.py); loaded on first use (trl)
+    "GRMSFTConfig", "grm_sft_rows", "grm_rl_rows", "pair_accuracy", "train_grm_sft",
+    "PGRTArguments", "PGRTRankingReward", "PGRTFormatReward", "pgrt_reward_funcs", "train_grm_rl", "run_pgrt",
+    "RunManifest", "ManifestError", "CheckpointError",
 ]
+
+_LAZY = {
+    "run_retoucher": "recipes", "run_reasoner": "recipes",
+    "GRMSFTConfig": "grm", "grm_sft_rows": "grm", "grm_rl_rows": "grm", "pair_accuracy": "grm",
+    "train_grm_sft": "grm",
+    "PGRTArguments": "pgrt", "PGRTRankingReward": "pgrt", "PGRTFormatReward": "pgrt", "pgrt_reward_funcs": "pgrt",
+    "train_grm_rl": "pgrt", "run_pgrt": "pgrt",
+    "RunManifest": "manifest", "ManifestError": "manifest", "CheckpointError": "manifest",
+}
 
 
 def __getattr__(name: str):
-    # The recipe runners import trl's config classes; load them on first use.
-    if name in ("run_retoucher", "run_reasoner"):
-        from rlkit.train import recipes
+    # The recipe runners and the GRM/PGRT trainers import trl's config classes; load them on first use.
+    if name in _LAZY:
+        import importlib
 
-        return getattr(recipes, name)
+        return getattr(importlib.import_module(f"rlkit.train.{_LAZY[name]}"), name)
     raise AttributeError(f"module 'rlkit.train' has no attribute {name!r}")

@@ -1,0 +1,34 @@
+"""RetouchIQ's alternating training: GRM SFT, then rounds of policy GRPO (the GRM as reward) -> policy edits ->
+GRM policy-guided reward training (PGRT, Eq. 4); optionally RetouchIQ Fig. 5. Resumable: relaunch the same
+command after a kill and the run continues from its manifest (``<output_dir>/manifest.json``).
+
+    accelerate launch --config_file recipes/accelerate_configs/zero2.yaml recipes/pgrt.py \\
+        --config recipes/pgrt/config_qwen2.5-vl-7b.yaml
+
+Every field of the YAML is also a CLI flag (``--rounds 3``). See docs/pgrt.md.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    from trl import GRPOConfig, TrlParser
+
+    from rlkit.train.config import RecipeModelConfig
+    from rlkit.train.pgrt import PGRTArguments, run_pgrt
+    from rlkit.train.stages import finish_run, is_main_process
+
+    parser = TrlParser((PGRTArguments, GRPOConfig, RecipeModelConfig))
+    script_args, grpo_args, model_args = parser.parse_args_and_config(args=argv)
+    manifest = run_pgrt(script_args, grpo_args, model_args)
+    if is_main_process():
+        done = sum(st["status"] == "done" for st in manifest["stages"])
+        print(f"rlkit pgrt done: {done}/{len(manifest['stages'])} stages; manifest in "
+              f"{grpo_args.output_dir}/manifest.json")
+    return finish_run(None)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
