@@ -415,6 +415,14 @@ class PGRTRun:
     def path(self, *parts: str) -> Path:
         return self.dir.joinpath(*parts)
 
+    def rel(self, path: str | Path) -> str:
+        """``path`` relative to the run directory when inside it (manifests stay comparable across copies)."""
+        p = Path(path)
+        try:
+            return str(p.resolve().relative_to(self.dir.resolve()))
+        except ValueError:
+            return str(path)
+
     def grm_path(self, variant: str) -> str:
         """The GRM checkpoint of a Fig. 5 variant (``untrained`` = the base model)."""
         if variant == "untrained":
@@ -621,7 +629,7 @@ class PGRTRun:
         acc = self._eval_trained_grm(trainer, out_dir, *eval_sets)
         info["heldout"] = acc if len(eval_sets) > 1 or acc is None else {eval_sets[0]: acc}
         end_stage(trainer)
-        return {"output": out_dir, "start": start, **info}
+        return {"output": out_dir, "start": self.rel(start), **info}
 
     def _grm_rl0(self) -> dict[str, Any]:
         return self._grm_rl(str(self.path("grm", "sft")), "perturbed_train", self.path("grm", "rl0"),
@@ -717,7 +725,7 @@ class PGRTRun:
         info = self._finish_trainer(trainer, timer)
         info["heldout"] = self._eval_policy(trainer, out_dir)
         end_stage(trainer)
-        return {"output": out_dir, "start": start, "grm": grm, **info}
+        return {"output": out_dir, "start": self.rel(start), "grm": self.rel(grm), **info}
 
     def _policy_grpo(self, r: int) -> dict[str, Any]:
         return self._train_policy(self.policy_after_round(r - 1), self.grm_after_round(r - 1),
