@@ -80,10 +80,14 @@ class RunManifest:
         return None
 
     @classmethod
-    def open(cls, path: str | Path, *, kind: str, settings: Mapping[str, Any], stages: Iterable[str]
-             ) -> RunManifest:
+    def open(cls, path: str | Path, *, kind: str, settings: Mapping[str, Any], stages: Iterable[str],
+             mutable: Iterable[str] = (), growable: Iterable[str] = ()) -> RunManifest:
         """The manifest at ``path``: created (all stages pending) when absent, else loaded and checked against
-        ``kind``, ``settings`` and the stage plan (a mismatch raises :class:`ManifestError`)."""
+        ``kind``, ``settings`` and the stage plan (a mismatch raises :class:`ManifestError`).
+
+        Settings in ``mutable`` (operational ones, e.g. a server address) may change on resume; settings in
+        ``growable`` may change when the new plan extends the old one (its stages are appended, pending).
+        """
         path = Path(path)
         settings = _jsonable(dict(settings))
         names = list(stages)
@@ -91,24 +95,35 @@ class RunManifest:
             raise ValueError(f"RunManifest: repeated stage names in {names}")
         if not path.exists():
             m = cls(path, {"version": VERSION, "kind": kind, "settings": settings,
-                           "stages": [{"name": n, "status": "pending", "output": None, "inputs": {},
-                                       "metrics": {}, "run": {"attempts": 0}} for n in names]})
+                           "stages": [cls._entry(n) for n in names]})
             m.save()
             return m
         m = cls.read(path)
         if m.data.get("kind") != kind:
             raise ManifestError(f"run manifest {str(path)!r} belongs to a {m.data.get('kind')!r} run, not {kind!r}")
         old = m.data["settings"]
-        changed = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
+        have = [st["name"] for st in m.data["stages"]]
+        grown_by = {k for k in growable if old.get(k) != settings.get(k)}
+        grows = len(names) > len(have) and names[:len(have)] == have and bool(grown_by)
+        allowed = set(mutable) | (set(growable) if grows else set())
+        changed = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k) and k not in allowed)
         if changed:
             detail = ", ".join(f"{k}: {old.get(k)!r} -> {settings.get(k)!r}" for k in changed[:8])
             raise ManifestError(
                 f"run manifest {str(path)!r} was written with other settings ({detail}); resume with the same "
                 "settings, or start the run in a new output_dir")
-        have = [st["name"] for st in m.data["stages"]]
-        if have != names:
+        if have != names and not grows:
             raise ManifestError(f"run manifest {str(path)!r} plans stages {have}, this run plans {names}")
+        if grows or old != settings:
+            m.data["stages"] += [cls._entry(n) for n in names[len(have):]]
+            m.data["settings"] = settings
+            m.save()
         return m
+
+    @staticmethod
+    def _entry(name: str) -> dict[str, Any]:
+        return {"name": name, "status": "pending", "output": None, "inputs": {}, "metrics": {},
+                "run": {"attempts": 0}}
 
     # -- access -----------------------------------------------------------------------------------------------
     def stage(self, name: str) -> dict[str, Any]:

@@ -354,6 +354,14 @@ def _atomic_json(path: Path, obj: Any) -> None:
     os.replace(tmp, path)
 
 
+# Settings that may change when a run is resumed: operational ones, and those that only add stages at the end
+# (Fig. 5 after a finished alternation).
+_MUTABLE = tuple(f"script.{k}" for k in ("endpoint_timeout", "grm_base_url", "grm_reload_command",
+                                          "grm_reload_timeout", "perturber_base_url", "annotator_base_url"))
+_GROWABLE = tuple(f"script.{k}" for k in ("fig5", "fig5_policy_max_steps", "judge_model_name_or_path",
+                                           "judge_base_url"))
+
+
 def _settings(script_args: PGRTArguments, grpo_args: GRPOConfig, model_args: Any) -> dict[str, Any]:
     """What determines the run's results (a resume must match it)."""
     keys = ("seed", "learning_rate", "max_steps", "num_train_epochs", "per_device_train_batch_size",
@@ -451,7 +459,7 @@ class PGRTRun:
         if is_main_process():
             self.dir.mkdir(parents=True, exist_ok=True)
             RunManifest.open(self.path("manifest.json"), kind="pgrt", settings=_settings(self.a, self.g, self.m),
-                             stages=names)
+                             stages=names, mutable=_MUTABLE, growable=_GROWABLE)
         self._barrier()
         self.manifest = RunManifest.read(self.path("manifest.json"))
         t_run = time.perf_counter()
@@ -556,6 +564,10 @@ class PGRTRun:
                 heldout = h_train + h_test
             if not heldout:
                 raise PGRTConfigError("the held-out split is empty; set eval_dataset_name or a dataset with a test split")
+            lacking = [r.get("id") or i for i, r in enumerate(heldout) if r.get("target_image") is None]
+            if lacking:
+                raise PGRTConfigError(f"held-out rows {lacking[:5]} have no expert image ('after'/'target_image'): the "
+                                      "policy's held-out score is its distance to it")
             for name, rows in (("train", train), ("heldout", heldout)):
                 Dataset.from_list(rows).save_to_disk(str(self.path("data", f"{name}_records")))
             perturber = RandomKeyPerturber() if a.perturber == "random" else MLLMPerturber(

@@ -171,3 +171,21 @@ def test_retouchiq_policy_configs_use_the_trained_grm_and_keep_the_rule_baseline
     s, g, _ = _parse_pgrt("pgrt/config_qwen2.5-vl-7b.yaml")
     # the policy config points at the GRM the 7B PGRT run writes last
     assert grm.grm_model_name_or_path == f"{g.output_dir}/grm/pgrt_{s.rounds}"
+
+
+def test_manifest_grows_for_added_stages_and_allows_operational_changes(tmp_path):
+    path = tmp_path / "manifest.json"
+    m = RunManifest.open(path, kind="pgrt", settings={"lr": 1, "fig5": False, "url": "a"}, stages=["a", "b"])
+    m.start("a")
+    m.finish("a", output=None, metrics={}, run={})
+    grown = RunManifest.open(path, kind="pgrt", settings={"lr": 1, "fig5": True, "url": "b"}, stages=["a", "b", "c"],
+                             mutable=["url"], growable=["fig5"])
+    assert [s["name"] for s in grown.data["stages"]] == ["a", "b", "c"] and grown.is_done("a")
+    assert grown.status("c") == "pending" and grown.data["settings"]["fig5"] is True
+    assert RunManifest.read(path).data["settings"]["url"] == "b"
+    with pytest.raises(ManifestError, match="fig5"):  # a growable setting may not change without new stages
+        RunManifest.open(path, kind="pgrt", settings={"lr": 1, "fig5": False, "url": "b"}, stages=["a", "b", "c"],
+                         growable=["fig5"])
+    with pytest.raises(ManifestError, match="lr: 1 -> 2"):
+        RunManifest.open(path, kind="pgrt", settings={"lr": 2, "fig5": True, "url": "b"}, stages=["a", "b", "c", "d"],
+                         growable=["fig5"])
