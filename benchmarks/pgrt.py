@@ -32,7 +32,8 @@ def main() -> None:
     from trl import GRPOConfig, TrlParser
 
     from rlkit.train.config import RecipeModelConfig
-    from rlkit.train.pgrt import PGRTArguments, PGRTRun
+    from rlkit.train.pgrt import PGRTArguments
+    from rlkit.train.pgrt_run import PGRTRun
 
     root = Path(__file__).resolve().parents[1]
     out = Path(opts.output_dir)

@@ -44,7 +44,7 @@ __all__ = [
     # GRM SFT (train/grm.py) and PGRT + the alternation (train/pgrt.py); loaded on first use (trl)
     "GRMSFTConfig", "grm_sft_rows", "grm_rl_rows", "pair_accuracy", "train_grm_sft",
     "PGRTArguments", "PGRTRankingReward", "PGRTFormatReward", "pgrt_reward_funcs", "train_grm_rl", "run_pgrt",
-    "RunManifest", "ManifestError", "CheckpointError",
+    "PGRTRun", "RunManifest", "ManifestError", "CheckpointError",
 ]
 
 _LAZY = {
@@ -52,7 +52,7 @@ _LAZY = {
     "GRMSFTConfig": "grm", "grm_sft_rows": "grm", "grm_rl_rows": "grm", "pair_accuracy": "grm",
     "train_grm_sft": "grm",
     "PGRTArguments": "pgrt", "PGRTRankingReward": "pgrt", "PGRTFormatReward": "pgrt", "pgrt_reward_funcs": "pgrt",
-    "train_grm_rl": "pgrt", "run_pgrt": "pgrt",
+    "train_grm_rl": "pgrt", "run_pgrt": "pgrt", "PGRTRun": "pgrt_run",
     "RunManifest": "manifest", "ManifestError": "manifest", "CheckpointError": "manifest",
 }
 

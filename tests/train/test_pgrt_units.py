@@ -11,14 +11,8 @@ from safetensors.torch import save_file
 from trl import GRPOConfig, SFTConfig
 
 from rlkit.train.manifest import CheckpointError, ManifestError, RunManifest, last_complete_checkpoint
-from rlkit.train.pgrt import (
-    PGRTArguments,
-    PGRTConfigError,
-    PGRTFormatReward,
-    PGRTRankingReward,
-    _curve,
-    _stage_args,
-)
+from rlkit.train.pgrt import PGRTArguments, PGRTConfigError, PGRTFormatReward, PGRTRankingReward
+from rlkit.train.pgrt_run import _curve, _stage_args
 
 M = "<metrics>\n1. warmer\n</metrics>\n"
 
