@@ -31,6 +31,7 @@ def main() -> None:
     from transformers import PreTrainedModel
     from trl import GRPOConfig, TrlParser
 
+    from rlkit.testing import resolve_model_name
     from rlkit.train.config import RecipeModelConfig
     from rlkit.train.pgrt import PGRTArguments
     from rlkit.train.pgrt_run import PGRTRun
@@ -48,6 +49,7 @@ def main() -> None:
             "--grm_pgrt_max_steps", steps(4), "--save_steps", "1000", "--fig5", str(opts.fig5).lower()]
     script_args, grpo_args, model_args = TrlParser((PGRTArguments, GRPOConfig, RecipeModelConfig)).parse_args_and_config(
         args=argv)
+    model_args.model_name_or_path = resolve_model_name(model_args.model_name_or_path)
     run = PGRTRun(script_args, grpo_args, model_args)
 
     loads: Counter = Counter()

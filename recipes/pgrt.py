@@ -16,12 +16,17 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     from trl import GRPOConfig, TrlParser
 
+    from rlkit.testing import resolve_model_name  # entry points turn tiny:<kind> names into local folders
     from rlkit.train.config import RecipeModelConfig
     from rlkit.train.pgrt import PGRTArguments, run_pgrt
     from rlkit.train.stages import finish_run, is_main_process
 
     parser = TrlParser((PGRTArguments, GRPOConfig, RecipeModelConfig))
     script_args, grpo_args, model_args = parser.parse_args_and_config(args=argv)
+    model_args.model_name_or_path = resolve_model_name(model_args.model_name_or_path)
+    for name in ("grm_model_name_or_path", "judge_model_name_or_path"):
+        if getattr(script_args, name):
+            setattr(script_args, name, resolve_model_name(getattr(script_args, name)))
     manifest = run_pgrt(script_args, grpo_args, model_args)
     if is_main_process():
         done = sum(st["status"] == "done" for st in manifest["stages"])

@@ -28,6 +28,14 @@ from transformers import TrainerCallback, TrainingArguments
 from trl import GRPOConfig
 
 from rlkit.envs import RetouchEnvReward
+from rlkit.policies import (
+    is_adapter_dir,
+    load_policy,
+    load_processing_class,
+    resolve_model_path,
+    retoucher_prompt,
+    retoucher_rows,
+)
 from rlkit.rewards import (
     EndpointAnnotator,
     GenerativeRewardModel,
@@ -46,19 +54,7 @@ from rlkit.rewards import (
     save_pairs,
     transformers_answer_fn,
 )
-from rlkit.train import (
-    generate_texts,
-    init_distributed_for_deepspeed,
-    is_adapter_dir,
-    load_policy,
-    load_processing_class,
-    load_rows,
-    resolve_model_path,
-    retoucher_prompt,
-    retoucher_rows,
-    train_grpo,
-    train_sft,
-)
+from rlkit.train import generate_texts, init_distributed_for_deepspeed, load_rows, train_grpo, train_sft
 from rlkit.train.grm import GRMSFTConfig, pair_accuracy, train_grm_sft
 from rlkit.train.manifest import RunManifest, last_complete_checkpoint
 from rlkit.train.pgrt import PGRTArguments, PGRTConfigError, train_grm_rl

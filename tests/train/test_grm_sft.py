@@ -73,8 +73,8 @@ def test_rl_rows_keep_the_order_for_the_reward(pairs):
 
 def test_training_prompt_is_the_inference_prompt(pairs):
     """The chat text the SFT trainer renders for a row equals what TransformersBackend sends the trained model."""
+    from rlkit.policies import load_processing_class
     from rlkit.testing import tiny_model_path
-    from rlkit.train import load_processing_class
 
     proc = load_processing_class(tiny_model_path("qwen2_5_vl"))
     rec = pairs[0]
@@ -129,8 +129,8 @@ def test_pair_accuracy_against_known_judges(pairs):
 
 def test_short_sft_run_on_the_tiny_vlm(pairs, tmp_path):
     """Multi-image rows go through trl's SFTTrainer; the saved GRM loads as a judge and the loss fell."""
+    from rlkit.policies import load_processing_class
     from rlkit.testing import tiny_model_path
-    from rlkit.train import load_processing_class
 
     path = str(tiny_model_path("qwen2_5_vl"))
     proc = load_processing_class(path)
