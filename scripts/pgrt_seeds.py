@@ -63,17 +63,23 @@ def report(out: Path, seeds: list[int]) -> str:
     variants = [r["grm"] for r in next(iter(runs.values()))[0]["rows"]]
     data: dict = {"seeds": sorted(runs), "variants": {}, "stages": {}}
     lines = [f"Seeds {sorted(runs)} (mean +- sample std over seeds).", "",
-             "| GRM | acc. perturbed pairs | acc. policy pairs | parsed (pert.) | policy L1 x100 |",
-             "| --- | --- | --- | --- | --- |"]
+             "| GRM | acc. perturbed, pair prompt | acc. perturbed, pointwise | acc. policy, pair prompt | "
+             "acc. policy, pointwise | parsed (pert., pair) | policy L1 x100 |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+
+    def get(r: dict, key: str, mode: str, what: str = "accuracy") -> float | None:
+        return ((r.get(key) or {}).get(mode) or {}).get(what)
+
     for v in variants:
         rows = [next(r for r in fig["rows"] if r["grm"] == v) for fig, _ in runs.values()]
-        acc_p = [(r.get("acc_perturbed") or {}).get("accuracy") for r in rows]
-        acc_q = [(r.get("acc_policy") or {}).get("accuracy") for r in rows]
-        parsed = [(r.get("acc_perturbed") or {}).get("parsed") for r in rows]
+        cols = {f"{k}_{m}": [get(r, f"acc_{k}", m) for r in rows] for k in ("perturbed", "policy")
+                for m in ("pair", "pointwise")}
+        parsed = [get(r, "acc_perturbed", "pair", "parsed") for r in rows]
         l1 = [None if (r.get("policy") or {}).get("l1") is None else 100 * r["policy"]["l1"] for r in rows]
-        data["variants"][v] = {"acc_perturbed": _stat(acc_p), "acc_policy": _stat(acc_q), "parsed": _stat(parsed),
+        data["variants"][v] = {**{k: _stat(c) for k, c in cols.items()}, "parsed": _stat(parsed),
                                "policy_l1_x100": _stat(l1)}
-        lines.append(f"| {v} | {_ms(acc_p)} | {_ms(acc_q)} | {_ms(parsed)} | {_ms(l1)} |")
+        lines.append(f"| {v} | {_ms(cols['perturbed_pair'])} | {_ms(cols['perturbed_pointwise'])} | "
+                     f"{_ms(cols['policy_pair'])} | {_ms(cols['policy_pointwise'])} | {_ms(parsed)} | {_ms(l1)} |")
     ident = [100 * fig["references"]["identity_l1"] for fig, _ in runs.values()]
     sft = [100 * fig["references"]["policy_sft"]["l1"] for fig, _ in runs.values()
            if (fig["references"].get("policy_sft") or {}).get("l1") is not None]

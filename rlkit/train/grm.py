@@ -112,36 +112,53 @@ def grm_rl_rows(pairs: Any, *, template: GRMTemplate = DEFAULT_TEMPLATE) -> list
 
 
 def pair_accuracy(backend: GRMBackend, pairs: Any, *, template: GRMTemplate = DEFAULT_TEMPLATE,
-                  both_orders: bool = True) -> dict[str, Any]:
+                  mode: str = "pair", both_orders: bool = True) -> dict[str, Any]:
     """How often the GRM scores the strong edit strictly above the weak one (RetouchIQ Fig. 5's accuracy).
 
-    Each pair is asked in both orders (``both_orders``), so a judge that always prefers one position scores
-    exactly 0.5; ties and unparseable answers count as wrong (``parsed`` and ``ties`` say how many). Returns
-    ``{"accuracy", "parsed", "ties", "answers", "pairs", "first_failure"}``.
+    ``mode="pair"``: one request shows both edits (the PGRT prompt); with ``both_orders`` each pair is asked
+    in both orders, so a judge that always prefers one position scores exactly 0.5. ``mode="pointwise"``: each
+    edit is scored alone (the prompt the policy's reward uses, Eq. 2) and the two scores are compared. Ties
+    and unparseable answers count as wrong (``parsed`` and ``ties`` say how many). Returns ``{"accuracy",
+    "parsed", "ties", "answers", "pairs", "first_failure"}``.
     """
+    if mode not in ("pair", "pointwise"):
+        raise ValueError(f"pair_accuracy: mode={mode!r}; expected 'pair' or 'pointwise'")
     plan, reqs = [], []
     for row in pairs:
+        if mode == "pointwise":
+            for img in (row["strong"], row["weak"]):
+                reqs.append(template.messages(row["instruction"], row["source"], [img]))
+            plan.append(None)
+            continue
         for pos in ((1, 2) if both_orders else (int(row["strong_position"]),)):
             shown, _ = _shown(row, pos)
             reqs.append(template.messages(row["instruction"], row["source"], shown))
             plan.append(pos)
     if not reqs:
         return {"accuracy": None, "parsed": None, "ties": None, "answers": 0, "pairs": 0, "first_failure": None}
+    replies = backend.generate(reqs)
+    n_img = 1 if mode == "pointwise" else 2
+    parses = [parse_grm_output(r.text, n_img) if r.text is not None else None for r in replies]
+    first_failure = next((r.error if p is None else p.reason for r, p in zip(replies, parses)
+                          if p is None or not p.ok), None)
     correct = parsed = ties = 0
-    first_failure = None
-    for pos, reply in zip(plan, backend.generate(reqs)):
-        p = parse_grm_output(reply.text, 2) if reply.text is not None else None
-        if p is None or not p.ok:
-            if first_failure is None:
-                first_failure = reply.error if p is None else p.reason
-            continue
+    for k, pos in enumerate(plan):
+        if mode == "pointwise":
+            a, b = parses[2 * k], parses[2 * k + 1]
+            if a is None or b is None or not (a.ok and b.ok):
+                continue
+            strong, weak = a.scores[0], b.scores[0]  # type: ignore[index]
+        else:
+            p = parses[k]
+            if p is None or not p.ok:
+                continue
+            strong, weak = (p.scores[0], p.scores[1]) if pos == 1 else (p.scores[1], p.scores[0])  # type: ignore[index]
         parsed += 1
-        strong, weak = (p.scores[0], p.scores[1]) if pos == 1 else (p.scores[1], p.scores[0])  # type: ignore[index]
         correct += strong > weak
         ties += strong == weak
-    n = len(reqs)
-    return {"accuracy": correct / n, "parsed": parsed / n, "ties": ties / n, "answers": n,
-            "pairs": n // (2 if both_orders else 1), "first_failure": first_failure}
+    n = len(plan)
+    return {"accuracy": correct / n, "parsed": parsed / n, "ties": ties / n, "answers": len(reqs),
+            "pairs": n if mode == "pointwise" else n // (2 if both_orders else 1), "first_failure": first_failure}
 
 
 def train_grm_sft(model: Any, pairs: Any, args: SFTConfig, *, processing_class: Any = None,

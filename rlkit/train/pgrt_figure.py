@@ -16,8 +16,9 @@ from typing import Any
 __all__ = ["write_fig5", "fig5_markdown"]
 
 
-def _acc(entry: Mapping[str, Any] | None) -> float | None:
-    return None if not entry else entry.get("accuracy")
+def _acc(entry: Mapping[str, Any] | None, mode: str = "pair") -> float | None:
+    """Accuracy of one mode (``pair`` or ``pointwise``) from ``{"pair": {...}, "pointwise": {...}}``."""
+    return None if not entry or not entry.get(mode) else entry[mode].get("accuracy")
 
 
 def _fmt(x: float | None, spec: str = ".3f") -> str:
@@ -26,14 +27,19 @@ def _fmt(x: float | None, spec: str = ".3f") -> str:
 
 def fig5_markdown(rows: Sequence[Mapping[str, Any]], refs: Mapping[str, Any]) -> str:
     """The Fig. 5 table as markdown (accuracy counts ties and unparseable answers as wrong)."""
-    lines = ["| GRM | acc. perturbed pairs | acc. policy pairs | parsed (pert. / policy) | policy L1 x100 (lower "
-             "is better) | policy judge (0-10) | policy edits parsed |",
+    lines = ["| GRM | acc. perturbed pairs (pair prompt / pointwise) | acc. policy pairs (pair prompt / pointwise) "
+             "| answers parsed (pert. pair / pointwise) | policy L1 x100 (lower is better) | policy judge (0-10) "
+             "| policy edits parsed |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         p, q, pol = r.get("acc_perturbed") or {}, r.get("acc_policy") or {}, r.get("policy") or {}
         l1 = pol.get("l1")
-        lines.append(f"| {r['grm']} | {_fmt(_acc(p))} (n={p.get('answers', 0)}) | {_fmt(_acc(q))} "
-                     f"(n={q.get('answers', 0)}) | {_fmt(p.get('parsed'), '.2f')} / {_fmt(q.get('parsed'), '.2f')} | "
+        n_p = (p.get("pair") or {}).get("pairs", 0)
+        n_q = (q.get("pair") or {}).get("pairs", 0)
+        lines.append(f"| {r['grm']} | {_fmt(_acc(p))} / {_fmt(_acc(p, 'pointwise'))} (n={n_p}) | "
+                     f"{_fmt(_acc(q))} / {_fmt(_acc(q, 'pointwise'))} (n={n_q}) | "
+                     f"{_fmt((p.get('pair') or {}).get('parsed'), '.2f')} / "
+                     f"{_fmt((p.get('pointwise') or {}).get('parsed'), '.2f')} | "
                      f"{_fmt(None if l1 is None else 100 * l1, '.2f')} | {_fmt(pol.get('judge'), '.2f')} | "
                      f"{_fmt(pol.get('parsed'), '.2f')} |")
     sft = refs.get("policy_sft") or {}
@@ -41,7 +47,9 @@ def fig5_markdown(rows: Sequence[Mapping[str, Any]], refs: Mapping[str, Any]) ->
     lines += ["", "References on the same held-out split: "
               f"SFT policy (no RL) L1 x100 = {_fmt(None if sft.get('l1') is None else 100 * sft['l1'], '.2f')}; "
               f"no edit (source vs expert) L1 x100 = {_fmt(None if ident is None else 100 * ident, '.2f')}. "
-              "Each pair is judged in both orders, so a judge that always prefers one position scores 0.500."]
+              "Pair prompt: each pair is judged in both orders, so a judge that always prefers one position scores "
+              "0.500. Pointwise: each edit is scored alone and the scores compared. Ties and unparseable answers "
+              "count as wrong."]
     return "\n".join(lines) + "\n"
 
 
@@ -74,10 +82,12 @@ def write_fig5(out_dir: str | Path, rows: Sequence[Mapping[str, Any]], refs: Map
     ax2 = ax.twinx()
     for key, color, label in (("acc_perturbed", "tab:blue", "GRM acc. on perturbed pairs"),
                               ("acc_policy", "tab:red", "GRM acc. on policy pairs")):
-        ys = [_acc(r.get(key)) for r in rows]
-        pts = [(x, y) for x, y in zip(xs, ys) if y is not None]
-        if pts:
-            ax2.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", color=color, lw=2, label=label)
+        for mode, style in (("pair", "-"), ("pointwise", ":")):
+            ys = [_acc(r.get(key), mode) for r in rows]
+            pts = [(x, y) for x, y in zip(xs, ys) if y is not None]
+            if pts:
+                ax2.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", color=color, ls=style, lw=2,
+                         label=f"{label} ({'pair prompt' if mode == 'pair' else 'pointwise'})")
     ax2.axhline(0.5, color="grey", ls="--", lw=0.8)
     ax2.set_ylim(0, 1.05)
     ax2.set_ylabel("GRM pair accuracy (lines)")

@@ -289,8 +289,10 @@ class PGRTRun:
                                    max_new_tokens=self.a.grm_max_completion_length)
 
     def accuracy(self, backend: TransformersBackend, pairs: Any) -> dict[str, Any]:
+        """The GRM's accuracy on ``pairs`` asked both ways: the pair prompt (both orders; what PGRT trains)
+        and one edit at a time (what the policy's pointwise reward asks)."""
         t0 = time.perf_counter()
-        out = pair_accuracy(backend, pairs)
+        out = {mode: pair_accuracy(backend, pairs, mode=mode) for mode in ("pair", "pointwise")}
         self._timing["generate_s"] += time.perf_counter() - t0
         return out
 
@@ -698,8 +700,9 @@ def _print_summary(manifest: RunManifest, wall: float) -> None:
                 key = f"{name} {met[name]['first']:.3f} -> {met[name]['last']:.3f}"
                 break
         acc = met.get("heldout_perturbed") or (met.get("heldout") or {}).get("perturbed_heldout")
-        if isinstance(acc, dict) and acc.get("accuracy") is not None:
-            key += f"  acc(perturbed) {acc['accuracy']:.2f}"
+        if isinstance(acc, dict) and "pair" in acc:
+            key += (f"  acc(perturbed) pair {acc['pair']['accuracy']:.2f} / pointwise "
+                    f"{acc['pointwise']['accuracy']:.2f}")
         pol = (met.get("heldout") or {}) if isinstance(met.get("heldout"), dict) else {}
         if "l1" in pol:
             key += f"  held-out L1 {pol['l1']:.4f}"

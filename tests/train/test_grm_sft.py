@@ -105,8 +105,12 @@ class Judge(GRMBackend):
             imgs = [b["image"] for msg in m if isinstance(msg["content"], list) for b in msg["content"]
                     if b.get("type") == "image"][1:]
             s = [self.fn(im) for im in imgs]
-            out.append(Reply(None, "server down") if s[0] is None else
-                       Reply(f"<metrics>1. m</metrics><scores>Image 1: {s[0]}; Image 2: {s[1]}</scores>"))
+            if s[0] is None:
+                out.append(Reply(None, "server down"))
+            elif len(s) == 1:
+                out.append(Reply(f"<metrics>1. m</metrics><score>{s[0]}</score>"))
+            else:
+                out.append(Reply(f"<metrics>1. m</metrics><scores>Image 1: {s[0]}; Image 2: {s[1]}</scores>"))
         return out
 
 
@@ -125,6 +129,19 @@ def test_pair_accuracy_against_known_judges(pairs):
     assert down["accuracy"] == 0.0 and down["parsed"] == 0.0 and down["first_failure"] == "server down"
     one = pair_accuracy(Judge(lambda im: 9 if im.tobytes() in strong else 2), pairs, both_orders=False)
     assert one["answers"] == pairs.num_rows
+
+
+def test_pointwise_accuracy_scores_each_edit_alone(pairs):
+    strong = {r["strong"].tobytes() for r in pairs}
+    judge = Judge(lambda im: 9 if im.tobytes() in strong else 2)
+    res = pair_accuracy(judge, pairs, mode="pointwise")
+    assert res["accuracy"] == 1.0 and res["pairs"] == pairs.num_rows and judge.n == 2 * pairs.num_rows
+    # a judge that scores by position cannot exist here; one that scores everything alike ties
+    assert pair_accuracy(Judge(lambda im: 5), pairs, mode="pointwise")["ties"] == 1.0
+    weak_higher = pair_accuracy(Judge(lambda im: 1 if im.tobytes() in strong else 6), pairs, mode="pointwise")
+    assert weak_higher["accuracy"] == 0.0 and weak_higher["parsed"] == 1.0
+    with pytest.raises(ValueError, match="mode"):
+        pair_accuracy(judge, pairs, mode="both")
 
 
 def test_short_sft_run_on_the_tiny_vlm(pairs, tmp_path):
