@@ -74,6 +74,9 @@ class PGRTArguments:
     perturber_base_url: str | None = field(default=None, metadata={"help": "OpenAI-compatible perturber server."})
     perturber_model: str | None = field(default=None, metadata={"help": "Perturber model name on that server."})
     annotator: str = field(default="template", metadata={"help": "'template' (offline) or 'endpoint'."})
+    template_full_gap: float = field(default=6.0, metadata={
+        "help": "Template annotator: the weak score falls from 7 to 2 (strong: 8) as the filter gap grows to this; "
+                "equal to grm_min_gap, every weak edit scores 2 (two score levels, easiest to learn)."})
     annotator_base_url: str | None = field(default=None, metadata={"help": "OpenAI-compatible annotator server."})
     annotator_model: str | None = field(default=None, metadata={"help": "Annotator model name on that server."})
     endpoint_timeout: float = field(default=120.0, metadata={"help": "Per-attempt deadline of endpoint calls (s)."})
@@ -148,6 +151,8 @@ class PGRTArguments:
                      "grm_num_generations", "grm_max_completion_length", "grm_eval_batch_size"):
             if getattr(self, name) < 1:
                 bad(name, "must be >= 1")
+        if self.template_full_gap <= 0:
+            bad("template_full_gap", "must be > 0")
         if self.grm_candidates < self.grm_pairs_per_record:
             bad("grm_candidates", f"must be >= grm_pairs_per_record ({self.grm_pairs_per_record})")
         if self.image_size < 28:

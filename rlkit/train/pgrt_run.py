@@ -354,7 +354,7 @@ class PGRTRun:
                 Dataset.from_list(rows).save_to_disk(str(self.path("data", f"{name}_records")))
             perturber = RandomKeyPerturber() if a.perturber == "random" else MLLMPerturber(
                 OpenAIBackend(a.perturber_base_url, a.perturber_model, timeout=a.endpoint_timeout, temperature=0.7))
-            annotator = TemplateAnnotator() if a.annotator == "template" else EndpointAnnotator(
+            annotator = TemplateAnnotator(full_gap=a.template_full_gap) if a.annotator == "template" else EndpointAnnotator(
                 OpenAIBackend(a.annotator_base_url, a.annotator_model, timeout=a.endpoint_timeout))
             for name, rows, ann, seed in (("perturbed_train", train, annotator, self.g.seed),
                                           ("perturbed_heldout", heldout, None, self.g.seed + 1)):
