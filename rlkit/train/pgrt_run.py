@@ -462,8 +462,7 @@ class PGRTRun:
         if a.grm_serve == "in_process":
             return self.grm_backend(grm), None
         if a.grm_serve == "local_server":
-            server = GRMServer(transformers_answer_fn(grm, max_new_tokens=a.grm_max_completion_length,
-                                                      device=_device()), model_name=a.grm_served_name).start()
+            server = GRMServer(transformers_answer_fn(self.grm_backend(grm)), model_name=a.grm_served_name).start()
             return OpenAIBackend(server.base_url, a.grm_served_name, timeout=a.endpoint_timeout,
                                  max_tokens=a.grm_max_completion_length), server
         if is_main_process():

@@ -183,3 +183,44 @@ def test_manifest_grows_for_added_stages_and_allows_operational_changes(tmp_path
     with pytest.raises(ManifestError, match="lr: 1 -> 2"):
         RunManifest.open(path, kind="pgrt", settings={"lr": 2, "fig5": True, "url": "b"}, stages=["a", "b", "c", "d"],
                          growable=["fig5"])
+
+
+# ------------------------------------------------------------------------------------------ where the GRM is served
+def _run_with(tmp_path, *extra):
+    from rlkit.testing import resolve_model_name
+    from rlkit.train.pgrt_run import PGRTRun
+
+    s, g, m = _parse_pgrt("pgrt/config_tiny.yaml", "--output_dir", str(tmp_path / "run"), *extra)
+    m.model_name_or_path = resolve_model_name(m.model_name_or_path)
+    return PGRTRun(s, g, m), m.model_name_or_path
+
+
+def test_served_grm_answers_like_the_in_process_one(tmp_path):
+    """grm_serve=local_server (rlkit's loopback server, HTTP + PNG) gives the policy's reward the same answers
+    as the in-process judge; grm_serve=external runs the reload command on the new GRM folder and waits."""
+    from PIL import Image
+
+    from rlkit.rewards import DEFAULT_TEMPLATE, GRMServer
+
+    run, tiny = _run_with(tmp_path, "--grm_max_completion_length", "12")
+    reqs = [DEFAULT_TEMPLATE.messages(f"make it warmer {k}", Image.new("RGB", (32, 32), (20 * k, 90, 30)),
+                                      [Image.new("RGB", (32, 32), (200, 10 * k, 60))]) for k in range(2)]
+    local, none = run._serve_grm(tiny)
+    assert none is None
+    run.a.grm_serve = "local_server"
+    served, server = run._serve_grm(tiny)
+    try:
+        assert [r.text for r in served.generate(reqs)] == [r.text for r in local.generate(reqs)]
+    finally:
+        server.stop()
+
+    marker = tmp_path / "reloaded.txt"
+    with GRMServer(lambda messages: "<metrics>1. ok</metrics><score>7</score>") as srv:
+        run.a.grm_serve, run.a.grm_base_url = "external", srv.base_url
+        run.a.grm_reload_command = f"echo {{checkpoint}} > {marker}"
+        backend, stop = run._serve_grm(str(tmp_path))
+        assert stop is None and marker.read_text().strip() == str(tmp_path.resolve())
+        assert backend.generate(reqs[:1])[0].text.endswith("<score>7</score>")
+        run.a.grm_reload_command = "exit 3"
+        with pytest.raises(RuntimeError, match="grm_reload_command failed"):
+            run._serve_grm(str(tmp_path))
