@@ -694,7 +694,7 @@ def _print_summary(manifest: RunManifest, wall: float) -> None:
     for st in manifest.data["stages"]:
         met = st.get("metrics") or {}
         key = ""
-        for name in ("loss", "reward", "ranking"):
+        for name in ("ranking", "reward", "loss"):
             if isinstance(met.get(name), dict):
                 key = f"{name} {met[name]['first']:.3f} -> {met[name]['last']:.3f}"
                 break
