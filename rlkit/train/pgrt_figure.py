@@ -70,7 +70,7 @@ def write_fig5(out_dir: str | Path, rows: Sequence[Mapping[str, Any]], refs: Map
     names = [str(r["grm"]) for r in rows]
     xs = list(range(len(names)))
     l1 = [((r.get("policy") or {}).get("l1") or 0.0) * 100 for r in rows]
-    fig, ax = plt.subplots(figsize=(max(5.5, 1.3 * len(names) + 2), 4), dpi=120)
+    fig, ax = plt.subplots(figsize=(max(6.5, 1.3 * len(names) + 2), 5), dpi=120)
     bars = ax.bar(xs, l1, color="#c9d6e8", edgecolor="#5a6f8c", width=0.55, label="policy L1 to expert x100")
     for b, v in zip(bars, l1):
         ax.annotate(f"{v:.2f}", (b.get_x() + b.get_width() / 2, v), ha="center", va="bottom", fontsize=8)
@@ -93,7 +93,8 @@ def write_fig5(out_dir: str | Path, rows: Sequence[Mapping[str, Any]], refs: Map
     ax2.set_ylabel("GRM pair accuracy (lines)")
     handles = ax.get_legend_handles_labels()
     handles2 = ax2.get_legend_handles_labels()
-    ax2.legend(handles[0] + handles2[0], handles[1] + handles2[1], loc="lower left", fontsize=7)
+    ax2.legend(handles[0] + handles2[0], handles[1] + handles2[1], loc="upper center", bbox_to_anchor=(0.5, -0.1),
+               ncol=2, fontsize=7, frameon=False)
     ax.set_title("GRM accuracy and the policy trained with it (RetouchIQ Fig. 5 shape)", fontsize=9)
     fig.tight_layout()
     fig.savefig(png)
