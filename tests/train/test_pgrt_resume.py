@@ -24,7 +24,7 @@ ARGS = ["--config", str(ROOT / "recipes/pgrt/config_tiny.yaml"), "--synthetic_si
         "--grm_pairs_per_record", "1", "--grm_sft_max_steps", "3", "--grm_pgrt_max_steps", "2",
         "--policy_sft_max_steps", "3", "--max_steps", "2", "--save_steps", "1", "--samples_per_round", "3",
         "--sample_shard_size", "1", "--grm_max_completion_length", "24", "--max_completion_length", "16",
-        "--logging_steps", "1"]
+        "--grm_num_generations", "4", "--grm_rl_batch_size", "4", "--logging_steps", "1"]
 
 
 def _cmd(out: Path) -> list[str]:
