@@ -2,7 +2,7 @@
 
     python benchmarks/pgrt.py [--scale 1] [--output-dir /tmp/pgrt-bench] [--fig5]
 
-Runs ``recipes/pgrt/config_tiny.yaml`` in this process (steps multiplied by ``--scale``) and reads each
+Runs ``recipes/pgrt/config_tiny.yaml`` in this process (its step counts times ``--scale``) and reads each
 stage's timings from the run manifest: ``train_s`` is the time inside ``trainer.train`` (trl's loops,
 including the GRM's judging inside the policy's reward), ``generate_s`` the time in sampling and evaluation
 generation; everything else (stage switching, data and pair building, rendering, trainer construction and
@@ -41,14 +41,17 @@ def main() -> None:
     if out.exists():
         shutil.rmtree(out)
 
+    parser = TrlParser((PGRTArguments, GRPOConfig, RecipeModelConfig))
+    base = ["--config", str(root / "recipes/pgrt/config_tiny.yaml"), "--output_dir", str(out)]
+    s0, g0, _ = parser.parse_args_and_config(args=base)
+
     def steps(n: int) -> str:
         return str(max(1, round(n * opts.scale)))
 
-    argv = ["--config", str(root / "recipes/pgrt/config_tiny.yaml"), "--output_dir", str(out),
-            "--grm_sft_max_steps", steps(20), "--policy_sft_max_steps", steps(10), "--max_steps", steps(4),
-            "--grm_pgrt_max_steps", steps(4), "--save_steps", "1000", "--fig5", str(opts.fig5).lower()]
-    script_args, grpo_args, model_args = TrlParser((PGRTArguments, GRPOConfig, RecipeModelConfig)).parse_args_and_config(
-        args=argv)
+    argv = [*base, "--grm_sft_max_steps", steps(s0.grm_sft_max_steps), "--policy_sft_max_steps",
+            steps(s0.policy_sft_max_steps), "--max_steps", steps(g0.max_steps), "--grm_pgrt_max_steps",
+            steps(s0.grm_pgrt_max_steps), "--save_steps", "1000", "--fig5", str(opts.fig5).lower()]
+    script_args, grpo_args, model_args = parser.parse_args_and_config(args=argv)
     model_args.model_name_or_path = resolve_model_name(model_args.model_name_or_path)
     run = PGRTRun(script_args, grpo_args, model_args)
 
