@@ -4,6 +4,7 @@ synthetic benchmarks from bundled photos, and the bundled photos themselves.
 Heavy pieces (``datasets``, ``rlkit.ops``) are imported when first used.
 """
 
+from rlkit.data.editfhf_synth import EDITS, FAILURE_TYPES, MOS_RATE, build_editfhf, editfhf_mos
 from rlkit.data.loaders import (
     LoadProblem,
     LoadResult,
@@ -57,4 +58,5 @@ __all__ = [
     "MOSResult", "mos_from_ratings", "ratings_matrix",
     "perturb_program", "describe_changes", "weak_edits", "WeakEdit", "WEAK_METRICS", "make_reward_pairs",
     "build_retoucheval", "build_blemish", "RETOUCHEVAL_SPLITS", "DISTORTIONS", "default_photos",
+    "build_editfhf", "editfhf_mos", "EDITS", "FAILURE_TYPES", "MOS_RATE",
 ]

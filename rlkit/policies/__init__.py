@@ -1,9 +1,13 @@
-"""rlkit.policies: the agents' side of the loop: their prompts and output parsers, and model loading.
+"""rlkit.policies: the agents' side of the loop: their prompts and output parsers, model loading, and the
+perception agents.
 
 - prompts: the retoucher (RetouchIQ-style edit programs) and reasoner (flaw diagnoses) chat prompts, and
   trl SFT/GRPO rows built from rlkit records;
 - diagnosis: the reasoning agents' answer parser;
-- loading: policies and processors from paths, hub ids or LoRA adapters (Qwen-VL without torchvision).
+- loading: policies and processors from paths, hub ids or LoRA adapters (Qwen-VL without torchvision);
+- perception: the saliency nets (Agentic Retoucher's text-conditioned net, EditRefiner's VLM net), their
+  losses and map -> regions (see :mod:`rlkit.policies.perception`); importing this package registers the nets
+  with ``AutoConfig``/``AutoModel``.
 """
 
 from rlkit.policies.diagnosis import (
@@ -26,6 +30,31 @@ from rlkit.policies.loading import (
     register_processors,
     resolve_model_path,
 )
+from rlkit.policies.perception import (
+    LOSS_TERMS,
+    SALIENCY_MODEL_TYPES,
+    MapRegions,
+    MaskError,
+    SaliencyOutput,
+    TextSaliencyConfig,
+    TextSaliencyNet,
+    VLMSaliencyConfig,
+    VLMSaliencyNet,
+    boxes_from_mask,
+    default_dilation,
+    dilate_mask,
+    disk_footprint,
+    eq2_weights,
+    eq6_weights,
+    kld_loss,
+    load_saliency_net,
+    masks_from_saliency,
+    open_close,
+    regions_from_map,
+    regions_from_maps,
+    saliency_as_map,
+    saliency_loss,
+)
 from rlkit.policies.prompts import (
     REASONER_SYSTEM_PROMPT,
     RETOUCHER_SYSTEM_PROMPT,
@@ -46,4 +75,10 @@ __all__ = [
     "RETOUCHER_SYSTEM_PROMPT", "REASONER_SYSTEM_PROMPT", "DatasetColumnError",
     "retoucher_prompt", "retoucher_completion", "retoucher_rows",
     "reasoner_prompt", "reasoner_completion", "reasoner_rows",
+    "MapRegions", "MaskError", "boxes_from_mask", "default_dilation", "dilate_mask", "disk_footprint",
+    "masks_from_saliency", "open_close", "regions_from_map", "regions_from_maps", "saliency_as_map",
+    "TextSaliencyConfig", "TextSaliencyNet", "VLMSaliencyConfig", "VLMSaliencyNet", "SaliencyOutput",
+    "load_saliency_net", "SALIENCY_MODEL_TYPES",
+    "saliency_loss", "kld_loss", "eq2_weights", "eq6_weights", "LOSS_TERMS",
 ]
+

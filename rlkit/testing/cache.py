@@ -23,13 +23,14 @@ from pathlib import Path
 
 from rlkit.policies.loading import register_processors
 
-from . import diffusion, vlm
+from . import diffusion, perception, vlm
 from .corpus import CORPUS
 
 RECIPE_VERSION = 1
 """Bump when a builder changes in a way the recipe constants do not capture."""
 
-TINY_KINDS: tuple[str, ...] = ("qwen2_5_vl", "qwen2_vl", "qwen3_vl", "text", "sd_inpaint", "flux_fill")
+TINY_KINDS: tuple[str, ...] = ("qwen2_5_vl", "qwen2_vl", "qwen3_vl", "text", "sd_inpaint", "flux_fill",
+                               *perception.PERCEPTION_KINDS)
 """Kinds that ``tiny_model_path`` / ``build_tiny_model`` / ``rlkit make-tiny`` accept."""
 
 _DIFFUSION_KINDS = ("sd_inpaint", "flux_fill")
@@ -67,11 +68,16 @@ def recipe_hash(kind: str, seed: int = 0) -> str:
         return cached
     libs = ["transformers", "tokenizers"]
     libs += ["diffusers"] if kind in _DIFFUSION_KINDS else ["trl"]
+    if kind in perception.PERCEPTION_KINDS:  # the nets' files also depend on peft and on the VLM recipe
+        libs.append("peft")
+        recipe = {"perception": perception.RECIPE[kind], "vlm": vlm.RECIPE}
+    else:
+        recipe = diffusion.RECIPE[kind] if kind in _DIFFUSION_KINDS else vlm.RECIPE
     payload = {
         "kind": kind,
         "seed": seed,
         "version": RECIPE_VERSION,
-        "recipe": diffusion.RECIPE[kind] if kind in _DIFFUSION_KINDS else vlm.RECIPE,
+        "recipe": recipe,
         "corpus": hashlib.sha256(CORPUS.encode("utf-8")).hexdigest(),
         "libs": {name: _version(name) for name in libs},
     }
@@ -87,6 +93,10 @@ def _builder(kind: str) -> Callable[..., Path]:
         return lambda out, seed: vlm.build_text_lm(out, seed=seed)
     if kind == "sd_inpaint":
         return lambda out, seed: diffusion.build_sd_inpaint(out, seed=seed)
+    if kind == "saliency_text":
+        return lambda out, seed: perception.build_text_saliency(out, seed=seed)
+    if kind == "saliency_vlm":
+        return lambda out, seed: perception.build_vlm_saliency(out, seed=seed)
     return lambda out, seed: diffusion.build_flux_fill(out, seed=seed)
 
 
@@ -130,7 +140,8 @@ def tiny_model_path(kind: str, cache_dir: str | Path | None = None, *, seed: int
     Load it with the ordinary calls, e.g. ``AutoModelForImageTextToText.from_pretrained(p)`` and
     ``rlkit.policies.load_processor(p)`` (or ``AutoProcessor``: the image-only Qwen-VL processors are
     registered here) for the VLMs, ``DiffusionPipeline.from_pretrained(p)`` for ``"sd_inpaint"`` /
-    ``"flux_fill"``. Safe to call from concurrent processes.
+    ``"flux_fill"``, ``rlkit.policies.load_saliency_net(p)`` for ``"saliency_text"`` / ``"saliency_vlm"``.
+    Safe to call from concurrent processes.
     """
     _check_kind(kind)
     register_processors()

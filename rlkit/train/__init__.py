@@ -1,13 +1,13 @@
-"""rlkit.train: thin wiring over trl for the recipes (SFT -> GRPO), the env-executed reward, and the quickstart.
+"""rlkit.train: thin wiring over trl and transformers.Trainer: one module per trainer with its config.
 
-- :func:`run_retoucher` / :func:`run_reasoner`: the two recipes (``recipes/grpo_*.py`` call them);
-- :class:`RetouchEnvReward`: a trl reward function that executes each completion in ``VectorRetouchEnv``;
-- :func:`train_sft` / :func:`train_grpo`: one stage each over trl's trainers (resume, DeepSpeed-on-CPU);
+- :func:`run_retoucher` / :func:`run_reasoner` (``recipes``): the two GRPO recipes, run by
+  ``recipes/grpo_*.py`` through :func:`recipe_main`;
+- :func:`train_sft` / :func:`train_grpo` (``stages``): one stage each over trl's trainers (resume,
+  DeepSpeed-on-CPU, a rich progress bar and summary);
 - :func:`run_quickstart`: ``rlkit quickstart``;
-- :func:`train_grm_sft` / :func:`train_grm_rl` / :func:`run_pgrt`: the generalist reward model's SFT, its
-  policy-guided RL (Eq. 4), and RetouchIQ's alternation of GRM and policy (``recipes/pgrt.py``).
-
-Heavy libraries (trl, transformers, datasets) are imported inside functions, except in ``config``.
+- :func:`train_saliency` (``saliency``): the perception agents' saliency nets over transformers.Trainer;
+- :func:`train_grm_sft` (``grm``) / :func:`train_grm_rl` / :func:`run_pgrt` (``pgrt``): the generalist reward
+  model's SFT, its policy-guided RL (Eq. 4), and RetouchIQ's alternation of GRM and policy (``recipes/pgrt.py``).
 """
 
 from rlkit.envs import RetouchEnvReward, env_rows_from_trl
@@ -30,6 +30,17 @@ from rlkit.train.generate import generate_texts
 from rlkit.train.plots import reward_history, save_image_grid, save_reward_curve
 from rlkit.train.quickstart import QuickstartConfig, QuickstartResult, build_quickstart_rows, run_quickstart
 from rlkit.train.recipe_data import load_rows
+from rlkit.train.recipes import recipe_main, run_reasoner, run_retoucher
+from rlkit.train.saliency import (
+    SaliencyCollator,
+    SaliencyConfig,
+    SaliencyScriptArguments,
+    SaliencyTrainer,
+    SaliencyTrainResult,
+    build_saliency_model,
+    saliency_datasets,
+    train_saliency,
+)
 from rlkit.train.stages import init_distributed_for_deepspeed, train_grpo, train_sft
 
 __all__ = [
@@ -43,15 +54,16 @@ __all__ = [
     "QuickstartConfig", "QuickstartResult", "build_quickstart_rows", "run_quickstart",
     "load_rows",
     "init_distributed_for_deepspeed", "train_sft", "train_grpo",
-    "run_retoucher", "run_reasoner",
-    # GRM SFT (train/grm.py) and PGRT + the alternation (train/pgrt.py); loaded on first use (trl)
+    "run_retoucher", "run_reasoner", "recipe_main",
+    "SaliencyConfig", "SaliencyScriptArguments", "SaliencyCollator", "SaliencyTrainer", "SaliencyTrainResult",
+    "train_saliency", "saliency_datasets", "build_saliency_model",
+    # GRM SFT (grm), PGRT and the alternation (pgrt, pgrt_run, manifest): loaded on first use
     "GRMSFTConfig", "grm_sft_rows", "grm_rl_rows", "pair_accuracy", "train_grm_sft",
     "PGRTArguments", "PGRTRankingReward", "PGRTFormatReward", "pgrt_reward_funcs", "train_grm_rl", "run_pgrt",
     "PGRTRun", "RunManifest", "ManifestError", "CheckpointError",
 ]
 
 _LAZY = {
-    "run_retoucher": "recipes", "run_reasoner": "recipes",
     "GRMSFTConfig": "grm", "grm_sft_rows": "grm", "grm_rl_rows": "grm", "pair_accuracy": "grm",
     "train_grm_sft": "grm",
     "PGRTArguments": "pgrt", "PGRTRankingReward": "pgrt", "PGRTFormatReward": "pgrt", "pgrt_reward_funcs": "pgrt",
@@ -61,9 +73,10 @@ _LAZY = {
 
 
 def __getattr__(name: str):
-    # The recipe runners and the GRM/PGRT trainers import trl's config classes; load them on first use.
+    # grm/pgrt import from this package (train_sft, train_grpo, ...): load them on first use, after it.
     if name in _LAZY:
         import importlib
 
         return getattr(importlib.import_module(f"rlkit.train.{_LAZY[name]}"), name)
     raise AttributeError(f"module 'rlkit.train' has no attribute {name!r}")
+

@@ -96,7 +96,8 @@ def test_bad_input_is_named(tmp_path):
     (tmp_path / "full" / "x.txt").write_text("x")
     with pytest.raises(FileExistsError, match="full"):
         rt.build_tiny_model("text", tmp_path / "full")
-    assert set(rt.TINY_KINDS) == {"qwen2_5_vl", "qwen2_vl", "qwen3_vl", "text", "sd_inpaint", "flux_fill"}
+    assert set(rt.TINY_KINDS) == {"qwen2_5_vl", "qwen2_vl", "qwen3_vl", "text", "sd_inpaint", "flux_fill",
+                                  "saliency_text", "saliency_vlm"}
 
 
 def _build_in_child(root: str, queue) -> None:

@@ -9,7 +9,9 @@
   that, and :func:`boxes_from_mask` returns the bounding box of each connected component (the
   boxes EditRefiner hands to its reasoning agent). The papers do not publish tau or the dilation
   size: defaults here are ``threshold=0.5`` and a disk of radius ``height/40`` (half the annotation
-  disk), both overridable.
+  disk), both overridable. These two, ``dilate_mask``, ``default_dilation`` and ``MaskError`` are the
+  perception agents' own (``rlkit.policies.perception.regions``, which also opens/closes and boxes a
+  map: ``regions_from_map``), re-exported here for the tools.
 
 Every builder returns a ``bool`` numpy array of shape (H, W) (the union), or (K, H, W) with
 ``separate=True`` (one mask per region, box or connected component). Coordinates are pixels of
@@ -23,7 +25,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
+
+from rlkit.policies import MaskError, boxes_from_mask, default_dilation, dilate_mask, masks_from_saliency
 
 __all__ = [
     "ANNOTATION_RADIUS_FRACTION",
@@ -38,10 +41,6 @@ __all__ = [
 
 #: Disk radius as a fraction of the image height used by GenBlemish-27K and EditFHF-15K annotators.
 ANNOTATION_RADIUS_FRACTION = 1.0 / 20.0
-
-
-class MaskError(ValueError):
-    """A mask input (region, box, saliency map, size) is invalid; the message says which and why."""
 
 
 def _check_size(size: Sequence[int]) -> tuple[int, int]:
@@ -113,24 +112,6 @@ def _stack(masks: list[np.ndarray], h: int, w: int, separate: bool) -> np.ndarra
     for m in masks:
         out |= m
     return out
-
-
-def default_dilation(height: int) -> int:
-    """Default dilation radius in pixels for a saliency mask: round(height / 40), at least 1."""
-    return max(1, round(height / 40))
-
-
-def dilate_mask(mask: np.ndarray, radius: int) -> np.ndarray:
-    """Morphological dilation of a bool (H, W) mask by a closed disk of ``radius`` pixels (0: unchanged)."""
-    radius = int(radius)
-    if radius < 0:
-        raise MaskError(f"dilation radius must be >= 0, got {radius}")
-    mask = np.asarray(mask, dtype=bool)
-    if radius == 0 or not mask.any():
-        return mask.copy()
-    r = np.arange(-radius, radius + 1)
-    footprint = (r[:, None] ** 2 + r[None, :] ** 2) <= radius * radius
-    return ndimage.binary_dilation(mask, structure=footprint)
 
 
 def masks_from_regions(
@@ -207,77 +188,3 @@ def masks_from_boxes(
         m = (xs >= x1) & (xs < x2) & (ys >= y1) & (ys < y2)
         masks.append(dilate_mask(m, dilation) if dilation else m)
     return _stack(masks, h, w, separate)
-
-
-def masks_from_saliency(
-    saliency: Any,
-    *,
-    threshold: float = 0.5,
-    dilation: int | None = None,
-    normalize: bool = False,
-    min_area: int = 1,
-    separate: bool = False,
-) -> np.ndarray:
-    """Threshold a saliency map (S >= threshold) and dilate by a disk, as both papers' perception agents do.
-
-    ``saliency`` is an (H, W) array in [0, 1] (torch tensors and (1, H, W) are accepted); with ``normalize``
-    it is min-max scaled first. ``dilation`` is the disk radius in pixels (default H/40). Connected components
-    smaller than ``min_area`` pixels (before dilation) are dropped; ``separate``: one mask per component.
-    """
-    s = _as_map(saliency)
-    h, w = s.shape
-    if normalize:
-        lo, hi = float(s.min()), float(s.max())
-        s = (s - lo) / (hi - lo) if hi > lo else np.zeros_like(s)
-    elif s.min() < 0.0 or s.max() > 1.0:
-        raise MaskError(
-            f"saliency values must be in [0, 1] (got min {s.min():.4g}, max {s.max():.4g}); "
-            "pass normalize=True to min-max scale a raw map"
-        )
-    threshold = _finite(threshold, "threshold")
-    if not 0.0 <= threshold <= 1.0:
-        raise MaskError(f"threshold must be in [0, 1], got {threshold}")
-    radius = default_dilation(h) if dilation is None else int(dilation)
-    binary = s >= threshold
-    labels, n = ndimage.label(binary, structure=np.ones((3, 3), dtype=bool))  # 8-connected
-    comps = []
-    for k in range(1, n + 1):
-        comp = labels == k
-        if int(comp.sum()) >= int(min_area):
-            comps.append(dilate_mask(comp, radius))
-    return _stack(comps, h, w, separate)
-
-
-def _as_map(saliency: Any) -> np.ndarray:
-    if hasattr(saliency, "detach"):  # torch tensor
-        saliency = saliency.detach().cpu().float().numpy()
-    s = np.asarray(saliency)
-    if s.ndim == 3 and s.shape[0] == 1:
-        s = s[0]
-    if s.ndim != 2:
-        raise MaskError(f"saliency must be a 2-D (H, W) map, got shape {s.shape}")
-    if s.size == 0:
-        raise MaskError("saliency map is empty")
-    if s.dtype == np.uint8:
-        s = s.astype(np.float64) / 255.0
-    s = s.astype(np.float64)
-    if not np.isfinite(s).all():
-        raise MaskError("saliency map contains NaN or infinite values")
-    return s
-
-
-def boxes_from_mask(mask: Any, *, min_area: int = 1) -> list[tuple[int, int, int, int]]:
-    """Bounding box ``(x1, y1, x2, y2)`` (x2/y2 exclusive) of each 8-connected component, largest first."""
-    m = np.asarray(mask, dtype=bool)
-    if m.ndim != 2:
-        raise MaskError(f"mask must be 2-D (H, W), got shape {m.shape}")
-    labels, n = ndimage.label(m, structure=np.ones((3, 3), dtype=bool))
-    out = []
-    for k, sl in enumerate(ndimage.find_objects(labels), start=1):
-        if sl is None:
-            continue
-        area = int((labels[sl] == k).sum())
-        if area >= min_area:
-            out.append((area, (sl[1].start, sl[0].start, sl[1].stop, sl[0].stop)))
-    out.sort(key=lambda t: (-t[0], t[1]))
-    return [box for _, box in out]
