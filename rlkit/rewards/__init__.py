@@ -10,13 +10,34 @@ from rlkit.rewards.combinators import Gate, NormalizedSum, WeightedSum
 from rlkit.rewards.diagnosis_match import DescriptionSimilarityReward, TypeAccuracyReward, match_diagnoses
 from rlkit.rewards.format import FormatReward
 from rlkit.rewards.grm import (
+    DEFAULT_TEMPLATE,
+    SCORE_MAX,
+    Annotation,
+    AnnotationRequest,
+    EndpointAnnotator,
     GenerativeRewardModel,
+    GRMBackend,
     GRMParse,
     GRMServer,
     GRMTemplate,
+    MLLMPerturber,
     OpenAIBackend,
+    PairBuild,
+    PairDataError,
+    PairSource,
+    RandomKeyPerturber,
+    TemplateAnnotator,
     TransformersBackend,
+    WeakFilter,
+    build_perturbed_pairs,
+    build_policy_pairs,
+    format_grm_answer,
+    load_pairs,
+    pair_features,
+    pair_sources,
     parse_grm_output,
+    save_pairs,
+    transformers_answer_fn,
 )
 from rlkit.rewards.presets import (
     PRESETS,
@@ -60,4 +81,9 @@ __all__ = [
     "retoucher_reward", "RETOUCHER_PARTS",
     "GenerativeRewardModel", "GRMParse", "GRMServer", "GRMTemplate", "OpenAIBackend", "TransformersBackend",
     "parse_grm_output",
+    # GRM training data and prompt pieces (rlkit.train.grm / rlkit.train.pgrt use them)
+    "DEFAULT_TEMPLATE", "SCORE_MAX", "GRMBackend", "format_grm_answer", "transformers_answer_fn",
+    "PairSource", "pair_sources", "WeakFilter", "RandomKeyPerturber", "MLLMPerturber", "AnnotationRequest",
+    "Annotation", "TemplateAnnotator", "EndpointAnnotator", "PairBuild", "PairDataError", "build_perturbed_pairs",
+    "build_policy_pairs", "pair_features", "save_pairs", "load_pairs",
 ]

@@ -5,7 +5,9 @@
 - :func:`train_sft` / :func:`train_grpo` (``stages``): one stage each over trl's trainers (resume,
   DeepSpeed-on-CPU, a rich progress bar and summary);
 - :func:`run_quickstart`: ``rlkit quickstart``;
-- :func:`train_saliency` (``saliency``): the perception agents' saliency nets over transformers.Trainer.
+- :func:`train_saliency` (``saliency``): the perception agents' saliency nets over transformers.Trainer;
+- :func:`train_grm_sft` (``grm``) / :func:`train_grm_rl` / :func:`run_pgrt` (``pgrt``): the generalist reward
+  model's SFT, its policy-guided RL (Eq. 4), and RetouchIQ's alternation of GRM and policy (``recipes/pgrt.py``).
 """
 
 from rlkit.envs import RetouchEnvReward, env_rows_from_trl
@@ -55,4 +57,26 @@ __all__ = [
     "run_retoucher", "run_reasoner", "recipe_main",
     "SaliencyConfig", "SaliencyScriptArguments", "SaliencyCollator", "SaliencyTrainer", "SaliencyTrainResult",
     "train_saliency", "saliency_datasets", "build_saliency_model",
+    # GRM SFT (grm), PGRT and the alternation (pgrt, pgrt_run, manifest): loaded on first use
+    "GRMSFTConfig", "grm_sft_rows", "grm_rl_rows", "pair_accuracy", "train_grm_sft",
+    "PGRTArguments", "PGRTRankingReward", "PGRTFormatReward", "pgrt_reward_funcs", "train_grm_rl", "run_pgrt",
+    "PGRTRun", "RunManifest", "ManifestError", "CheckpointError",
 ]
+
+_LAZY = {
+    "GRMSFTConfig": "grm", "grm_sft_rows": "grm", "grm_rl_rows": "grm", "pair_accuracy": "grm",
+    "train_grm_sft": "grm",
+    "PGRTArguments": "pgrt", "PGRTRankingReward": "pgrt", "PGRTFormatReward": "pgrt", "pgrt_reward_funcs": "pgrt",
+    "train_grm_rl": "pgrt", "run_pgrt": "pgrt", "PGRTRun": "pgrt_run",
+    "RunManifest": "manifest", "ManifestError": "manifest", "CheckpointError": "manifest",
+}
+
+
+def __getattr__(name: str):
+    # grm/pgrt import from this package (train_sft, train_grpo, ...): load them on first use, after it.
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"rlkit.train.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'rlkit.train' has no attribute {name!r}")
+

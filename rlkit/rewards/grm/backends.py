@@ -10,14 +10,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import http.client
 import io
 import json
 import logging
 import random
+import socket
+import ssl
 import threading
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -149,10 +151,13 @@ class _RetryableError(Exception):
 class OpenAIBackend(GRMBackend):
     """Client for an OpenAI-compatible ``/v1/chat/completions`` server (``vllm serve``, TGI, OpenAI, ...).
 
-    Images are sent inline as base64 ``data:`` URLs. At most ``max_concurrency`` requests are in flight;
-    each has a ``timeout`` (seconds); connection errors, timeouts, HTTP 429 and 5xx and non-JSON bodies are
-    retried up to ``max_retries`` times with exponential backoff (``backoff * 2**k``, jittered, capped at
-    ``max_backoff``); other 4xx fail at once. Successful answers are cached by a SHA-256 of the request
+    Images are sent inline as base64 ``data:`` URLs. At most ``max_concurrency`` requests are in flight.
+    ``timeout`` (seconds) is each attempt's overall deadline: connecting, sending, the headers and the whole
+    body must finish within it (a server that trickles bytes is cut off, not waited on). Connection errors,
+    deadlines, bodies cut short, HTTP 429 and 5xx and non-JSON bodies are retried up to ``max_retries``
+    times with exponential backoff (``backoff * 2**k``, jittered, capped at ``max_backoff``), so one request
+    takes at most about ``(max_retries + 1) * timeout`` plus the backoffs; other 4xx fail at once. The
+    server is reached directly (HTTP proxies in the environment are not used). Successful answers are cached by a SHA-256 of the request
     (model, messages with image bytes, sampling settings) in memory (``cache_size`` entries) and, with
     ``cache_dir``, on disk, so a repeated judgement costs nothing.
     """
@@ -244,24 +249,68 @@ class OpenAIBackend(GRMBackend):
 
     # -- HTTP ------------------------------------------------------------------------------------
     def _post_once(self, data: bytes) -> str:
-        headers = {"Content-Type": "application/json"}
+        """One attempt, bounded as a whole by ``self.timeout`` (connect, send, headers and body together).
+
+        A socket timeout only bounds each read, so a server that trickles bytes could hold a client forever;
+        a watchdog timer shuts the socket down at the deadline instead, which ends any blocked read at once.
+        """
+        parts = urllib.parse.urlsplit(self.url)
+        headers = {"Content-Type": "application/json", "Content-Length": str(len(data))}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
-        req = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
+        if parts.scheme == "https":
+            conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+                parts.hostname, parts.port, timeout=self.timeout, context=ssl.create_default_context())
+        else:
+            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=self.timeout)
+        expired = threading.Event()
+        held: list[socket.socket] = []  # the connected socket (http.client drops conn.sock once the body starts)
+
+        def expire() -> None:
+            expired.set()
+            for sock in held:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+        deadline = f"request to {self.url} timed out: no complete answer within its {self.timeout:g}s deadline"
         self._bump("http_calls")
+        timer = threading.Timer(self.timeout, expire)
+        timer.daemon = True
+        timer.start()
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                raw = resp.read()
-        except urllib.error.HTTPError as exc:
-            body = exc.read()[:300].decode("utf-8", "replace") if exc.fp else ""
-            msg = f"HTTP {exc.code} from {self.url}: {body.strip() or exc.reason}"
-            if exc.code == 429 or exc.code >= 500:
-                raise _RetryableError(msg) from None
-            raise RuntimeError(msg) from None
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-            reason = getattr(exc, "reason", exc)
-            kind = "timed out" if isinstance(reason, TimeoutError) else "failed"
-            raise _RetryableError(f"request to {self.url} {kind} after {self.timeout:g}s limit: {reason}") from None
+            conn.connect()
+            held.append(conn.sock)
+            if expired.is_set():  # the deadline passed while connecting (the watchdog saw no socket yet)
+                raise _RetryableError(deadline)
+            conn.request("POST", parts.path or "/", body=data, headers=headers)
+            resp = conn.getresponse()
+            raw = resp.read()
+            status, reason = resp.status, resp.reason
+        except _RetryableError:
+            raise
+        except http.client.IncompleteRead as exc:
+            if expired.is_set():
+                raise _RetryableError(deadline) from None
+            want = f" of {len(exc.partial) + exc.expected}" if exc.expected is not None else ""
+            raise _RetryableError(f"response body from {self.url} cut short ({len(exc.partial)}{want} bytes "
+                                  "received)") from None
+        except (OSError, http.client.HTTPException) as exc:
+            if expired.is_set() or isinstance(exc, TimeoutError):
+                raise _RetryableError(deadline) from None
+            raise _RetryableError(f"request to {self.url} failed: {type(exc).__name__}: {exc}") from None
+        finally:
+            timer.cancel()
+            conn.close()
+        if expired.is_set():  # the body ended because the watchdog closed the socket
+            raise _RetryableError(deadline)
+        if status >= 400:
+            body = raw[:300].decode("utf-8", "replace").strip()
+            msg = f"HTTP {status} from {self.url}: {body or reason}"
+            if status == 429 or status >= 500:
+                raise _RetryableError(msg)
+            raise RuntimeError(msg)
         try:
             obj = json.loads(raw)
             content = obj["choices"][0]["message"]["content"]

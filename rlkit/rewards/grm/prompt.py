@@ -11,17 +11,19 @@ on 0-10::
     <score>7.5</score>                     (one edited image)
     <scores>Image 1: 7.5; Image 2: 4</scores>  (several, labelled by their position in the prompt)
 
-Model output is untrusted text: it is read with regular expressions, never evaluated.
+Model output is untrusted text: it is scanned once with bounded patterns (linear time), never evaluated.
+:func:`format_grm_answer` writes the same form (the GRM's SFT targets).
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["GRMTemplate", "GRMParse", "parse_grm_output", "DEFAULT_TEMPLATE", "SCORE_MAX"]
+__all__ = ["GRMTemplate", "GRMParse", "parse_grm_output", "format_grm_answer", "DEFAULT_TEMPLATE", "SCORE_MAX"]
 
 SCORE_MAX = 10.0
 
@@ -84,58 +86,134 @@ class GRMParse:
         return self.scores[0] if self.scores and len(self.scores) == 1 else None
 
 
-_METRICS_RE = re.compile(r"<metrics>(.*?)</metrics>", re.DOTALL | re.IGNORECASE)
-_SCORE_RE = re.compile(r"<score>\s*(.*?)\s*</score>", re.DOTALL | re.IGNORECASE)
-_SCORES_RE = re.compile(r"<scores>(.*?)</scores>", re.DOTALL | re.IGNORECASE)
-_NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)"
-_NUM_RE = re.compile(rf"^({_NUM})(?:\s*/\s*10)?$")
-_LABELLED_RE = re.compile(rf"(?:image|img|#)?\s*(\d+)\s*[:=]\s*({_NUM})", re.IGNORECASE)
+# Bounded quantifiers only (no nested or unbounded repeats): every pattern does O(1) work per start position,
+# so a scan is linear in the text whatever a model writes.
+_NUM = r"[-+]?(?:\d{1,6}(?:\.\d{0,6})?|\.\d{1,6})"
+_NUM_RE = re.compile(rf"({_NUM})(?:[ \t]{{0,4}}/[ \t]{{0,4}}10)?")
+_LABELLED_RE = re.compile(
+    rf"(?:image|img|#)?[ \t]{{0,8}}(\d{{1,3}})[ \t]{{0,8}}[:=][ \t]{{0,8}}({_NUM})(?:[ \t]{{0,4}}/[ \t]{{0,4}}10)?",
+    re.IGNORECASE)
+_ITEM_RE = re.compile(r"^[ \t]{0,16}(?:\d{1,3}[.)]|[-*])?[ \t]{0,16}")
+_MAX_BLOCK = 4000  # longer score blocks are not answers
+
+
+def _blocks(text: str, lower: str, tag: str) -> list[str]:
+    """The contents of every closed ``<tag>...</tag>`` (case-insensitive), found in one left-to-right pass."""
+    open_t, close_t = f"<{tag}>", f"</{tag}>"
+    out, pos = [], 0
+    while True:
+        i = lower.find(open_t, pos)
+        if i < 0:
+            return out
+        j = lower.find(close_t, i + len(open_t))
+        if j < 0:
+            return out
+        out.append(text[i + len(open_t):j])
+        pos = j + len(close_t)
 
 
 def _number(s: str) -> float | None:
-    m = _NUM_RE.match(s.strip())
+    s = s.strip()
+    if len(s) > 40:
+        return None
+    m = _NUM_RE.fullmatch(s)
     return float(m.group(1)) if m else None
 
 
-def parse_grm_output(text: str, n: int = 1, *, require_metrics: bool = True) -> GRMParse:
-    """Read metrics and ``n`` scores from GRM text; never raises on a ``str``.
+def _snippet(s: str, n: int = 40) -> str:
+    s = " ".join(s.split())
+    return repr(s if len(s) <= n else s[:n] + "...")
 
-    Scores must be finite numbers in [0, 10]; with ``n > 1`` each image 1..n must be scored exactly once.
+
+def _labelled_scores(body: str, n: int) -> tuple[list[float] | None, str | None]:
+    """Scores of images 1..n from a ``<scores>`` body, or the reason it does not name each image once."""
+    if len(body) > _MAX_BLOCK:
+        return None, f"<scores> block is {len(body)} characters long (at most {_MAX_BLOCK})"
+    found: dict[int, float] = {}
+    for m in _LABELLED_RE.finditer(body):
+        k = int(m.group(1))
+        if k in found:
+            return None, f"image {k} is scored twice (two scores for one image)"
+        if not 1 <= k <= n:
+            return None, f"pair order confused: image {k} is scored but only images 1 to {n} were shown"
+        found[k] = float(m.group(2))
+    rest = _LABELLED_RE.sub(" ", body)
+    if any(ch.isdigit() for ch in rest):
+        return None, (f"pair order confused: number(s) without an image label in <scores> ({_snippet(rest)}); "
+                      "expected 'Image 1: N; Image 2: N'")
+    expected = list(range(1, n + 1))
+    if sorted(found) != expected:
+        return None, f"no score for some image: scores for images {sorted(found)}, expected {expected}"
+    return [found[k] for k in expected], None
+
+
+def parse_grm_output(text: str, n: int = 1, *, require_metrics: bool = True) -> GRMParse:
+    """Read metrics and ``n`` scores from GRM text; never raises on a ``str``, runs in linear time.
+
+    A failure names its reason: no score, two scores for one image (two ``<score>`` tags, or an image
+    labelled twice), a score that is not a number or lies outside [0, 10], or a confused pair order (scores
+    without image labels, labels beyond the images shown, ``<score>`` tags where several images need a
+    labelled ``<scores>`` block). With ``n > 1`` each image 1..n must be scored exactly once.
     """
     if not isinstance(text, str):
         return GRMParse(False, reason=f"expected text, got {type(text).__name__}")
+    if n < 1:
+        raise ValueError(f"parse_grm_output: n must be >= 1, got {n}")
+    lower = text.lower()
     metrics: list[str] = []
-    m = _METRICS_RE.search(text)
-    if m:
-        for line in m.group(1).splitlines():
-            line = re.sub(r"^\s*(?:\d+[.)]|[-*])\s*", "", line).strip()
+    mb = _blocks(text, lower, "metrics")
+    if mb:
+        for line in mb[0].splitlines():
+            line = line[_ITEM_RE.match(line).end():].strip()  # type: ignore[union-attr]
             if line:
                 metrics.append(line)
     if require_metrics and not metrics:
         return GRMParse(False, reason="no <metrics>...</metrics> block with at least one metric")
+    singles = _blocks(text, lower, "score")
+    multis = _blocks(text, lower, "scores")
     if n == 1:
-        sm = _SCORE_RE.findall(text)
-        if not sm:
-            return GRMParse(False, metrics, reason="no <score>N</score> found")
-        value = _number(sm[-1])
+        if not singles:
+            why = " (a <scores> block is for several images)" if multis else ""
+            return GRMParse(False, metrics, reason=f"no <score>N</score> found{why}")
+        if len(singles) > 1:
+            return GRMParse(False, metrics, reason=f"two scores for one image: {len(singles)} <score> tags")
+        value = _number(singles[0])
         if value is None:
-            return GRMParse(False, metrics, reason=f"score {sm[-1][:40]!r} is not a number")
+            return GRMParse(False, metrics, reason=f"score {_snippet(singles[0])} is not a number")
         scores = [value]
     else:
-        sm = _SCORES_RE.findall(text)
-        if not sm:
+        if not multis:
+            if singles:
+                return GRMParse(False, metrics, reason=(
+                    f"pair order confused: {len(singles)} unlabelled <score> tag(s) for {n} images; expected "
+                    "<scores>Image 1: N; Image 2: N</scores>"))
             return GRMParse(False, metrics, reason=f"no <scores>Image 1: N; ...</scores> block for {n} images")
-        found: dict[int, float] = {}
-        for label, val in _LABELLED_RE.findall(sm[-1]):
-            k = int(label)
-            if k in found:
-                return GRMParse(False, metrics, reason=f"image {k} is scored twice")
-            found[k] = float(val)
-        expected = set(range(1, n + 1))
-        if set(found) != expected:
-            return GRMParse(False, metrics, reason=f"scores for images {sorted(found)}, expected {sorted(expected)}")
-        scores = [found[k] for k in range(1, n + 1)]
+        if len(multis) > 1:
+            return GRMParse(False, metrics, reason=f"{len(multis)} <scores> blocks; expected one")
+        got, why = _labelled_scores(multis[0], n)
+        if got is None:
+            return GRMParse(False, metrics, reason=why)
+        scores = got
     for k, v in enumerate(scores, 1):
         if not math.isfinite(v) or not 0.0 <= v <= SCORE_MAX:
-            return GRMParse(False, metrics, reason=f"score {v} for image {k} is outside [0, {SCORE_MAX:g}]")
+            return GRMParse(False, metrics, reason=f"score {v:g} for image {k} is outside [0, {SCORE_MAX:g}]")
     return GRMParse(True, metrics, scores)
+
+
+def format_grm_answer(metrics: Sequence[str], scores: Sequence[float]) -> str:
+    """The GRM answer :func:`parse_grm_output` reads: numbered metrics, then ``<score>`` (one image) or a
+    labelled ``<scores>`` block (several). Used to write SFT targets; raises on what the parser would reject."""
+    items = [" ".join(str(m).split()) for m in metrics]
+    if not items or any(not m or "<" in m or ">" in m for m in items):
+        raise ValueError(f"format_grm_answer: need non-empty metrics without '<' or '>', got {list(metrics)!r}")
+    if not scores:
+        raise ValueError("format_grm_answer: need at least one score")
+    for k, v in enumerate(scores, 1):
+        if not math.isfinite(float(v)) or not 0.0 <= float(v) <= SCORE_MAX:
+            raise ValueError(f"format_grm_answer: score {v} for image {k} is outside [0, {SCORE_MAX:g}]")
+    body = "\n".join(f"{i}. {m}" for i, m in enumerate(items, 1))
+    if len(scores) == 1:
+        tail = f"<score>{float(scores[0]):g}</score>"
+    else:
+        tail = "<scores>" + "; ".join(f"Image {k}: {float(v):g}" for k, v in enumerate(scores, 1)) + "</scores>"
+    return f"<metrics>\n{body}\n</metrics>\n{tail}"

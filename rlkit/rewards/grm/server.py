@@ -146,11 +146,13 @@ class GRMServer:
         self.stop()
 
 
-def transformers_answer_fn(model_path: str, *, max_new_tokens: int = 256, device: str = "cpu") -> Callable:
-    """``answer_fn`` answering with a local VLM through :class:`TransformersBackend` (greedy)."""
-    from rlkit.rewards.grm.backends import TransformersBackend
+def transformers_answer_fn(model: Any, *, max_new_tokens: int = 256, device: str = "cpu") -> Callable:
+    """``answer_fn`` answering with a local VLM (greedy): ``model`` is a model path or hub id, or an already
+    built backend (e.g. a :class:`TransformersBackend` holding a loaded model or LoRA adapter)."""
+    from rlkit.rewards.grm.backends import GRMBackend, TransformersBackend
 
-    backend = TransformersBackend(model_path, device=device, max_new_tokens=max_new_tokens, batch_size=1)
+    backend = model if isinstance(model, GRMBackend) else TransformersBackend(
+        model, device=device, max_new_tokens=max_new_tokens, batch_size=1)
 
     def answer(messages: list[dict[str, Any]]) -> str:
         reply = backend.generate([messages])[0]
