@@ -15,7 +15,19 @@ import time
 
 import torch
 
-from rlkit.ops import EditProgram, LinearMask, LocalAdjustment, RadialMask, apply_program
+from rlkit.ops import (
+    EditProgram,
+    LinearMask,
+    LocalAdjustment,
+    RadialMask,
+    apply_program,
+    fused,
+    lut,
+    pipeline,
+    stages,
+)
+from rlkit.ops.color import linear_to_srgb, srgb_to_linear
+from rlkit.ops.fastmath import linear_to_srgb_fast, srgb_to_linear_fast
 
 TEN_OPS = {"exposure": 0.4, "contrast": 25, "highlights": -40, "shadows": 30, "whites": 10, "blacks": -10,
            "temperature": 15, "vibrance": 20, "saturation": 10, "clarity": 20}
@@ -73,13 +85,11 @@ def _bench_size(x: torch.Tensor, program: EditProgram, args: argparse.Namespace)
     t_eager, p_eager = passes(lambda: apply_program(x, program), x, dev, args.reps)
     print(f"10-op + 2 masks, eager   : {n / t_eager:8.1f} img/s  {p_eager:6.1f} passes")
     if dev == "cpu":  # the eager render runs over groups of images; the same call as one whole-batch render
-        import rlkit.ops.engine as eng
-
-        saved, eng._GROUP_PIXELS = eng._GROUP_PIXELS, 1 << 62
+        saved, pipeline.GROUP_PIXELS = pipeline.GROUP_PIXELS, 1 << 62
         try:
             t_whole, p_whole = passes(lambda: apply_program(x, program), x, dev, args.reps)
         finally:
-            eng._GROUP_PIXELS = saved
+            pipeline.GROUP_PIXELS = saved
         print(f"  (eager as one whole-batch render: {n / t_whole:.1f} img/s, {p_whole:.1f} passes; "
               f"groups of images are {t_whole / t_eager:.2f}x faster)")
     if not args.no_compile:
@@ -153,8 +163,6 @@ def _vs_kornia(x: torch.Tensor, dev: str, reps: int, compile_too: bool) -> None:
 
 
 def _round_trip(x: torch.Tensor) -> torch.Tensor:
-    from rlkit.ops.fastmath import linear_to_srgb_fast, srgb_to_linear_fast
-
     return torch.stack([linear_to_srgb_fast(srgb_to_linear_fast(x[:, i])) for i in range(3)], 1)
 
 
@@ -166,8 +174,6 @@ CURVE = {"master": [[0, 8], [64, 56], [128, 136], [192, 210], [255, 250]], "red"
 
 def _vs_unfused(x: torch.Tensor, dev: str, reps: int, compile_too: bool) -> None:
     """The engine's 1-D LUT fusions against the same programs run stage by stage (fusion switched off)."""
-    import rlkit.ops.engine as eng
-
     progs = [
         ("exposure (fully fused)", EditProgram({"exposure": 0.5})),
         ("exp + WB + curves (fully)", EditProgram.from_dict({"exposure": 0.5, "temperature": 15, "tint": -5,
@@ -175,17 +181,17 @@ def _vs_unfused(x: torch.Tensor, dev: str, reps: int, compile_too: bool) -> None
         ("10-op + 2 masks + curves (tail)", EditProgram.from_dict({**TEN_OPS, "tone_curve": CURVE})),
     ]
     progs[2] = (progs[2][0], EditProgram(progs[2][1].params, curves=progs[2][1].curves, local=LOCALS))
-    saved = eng._fusible, eng._tail_tables
+    saved = fused.fusible, fused.tail_tables
     print(f"{'fusion (passes)':<32} {'unfused':>8} {'fused':>6} {'speedup':>7}"
           + (f" {'unfused C':>10} {'fused C':>8} {'speedup':>7}" if compile_too else ""))
     for name, p in progs:
         row = []
         for comp in ([False, True] if compile_too else [False]):
             try:
-                eng._fusible, eng._tail_tables = (lambda *a: False), (lambda *a: None)
+                fused.fusible, fused.tail_tables = (lambda *a: False), (lambda *a: None)
                 _, pu = passes(lambda p=p, c=comp: apply_program(x, p, compile=c), x, dev, reps)
             finally:
-                eng._fusible, eng._tail_tables = saved
+                fused.fusible, fused.tail_tables = saved
             _, pf = passes(lambda p=p, c=comp: apply_program(x, p, compile=c), x, dev, reps)
             row.append(f" {pu:{10 if comp else 8}.1f} {pf:{8 if comp else 6}.1f} {pu / pf:6.2f}x")
         print(f"{name:<32}" + "".join(row))
@@ -202,9 +208,7 @@ def _pow_encode(x: torch.Tensor) -> torch.Tensor:
 
 
 def _where_band_weights(hue: torch.Tensor) -> list[torch.Tensor]:  # the previous eager HSL band weights
-    import rlkit.ops.engine as eng
-
-    c_, n, out = eng._HSL_CENTRES, len(eng._HSL_CENTRES), []
+    c_, n, out = stages._HSL_CENTRES, len(stages._HSL_CENTRES), []
     for i, c in enumerate(c_):
         prev_c = c_[i - 1] - (360.0 if i == 0 else 0.0)
         next_c = c_[(i + 1) % n] + (360.0 if i == n - 1 else 0.0)
@@ -217,27 +221,24 @@ def _where_band_weights(hue: torch.Tensor) -> list[torch.Tensor]:  # the previou
 
 def _eager_pieces(x: torch.Tensor, reps: int) -> None:
     """The eager building blocks changed for speed, each against its previous form, same run (CPU)."""
-    import rlkit.ops.engine as eng
-    from rlkit.ops.color import linear_to_srgb, srgb_to_linear
-
     n = x.shape[0]
     hue = torch.rand(n, 1, *x.shape[-2:]) * 360.0
     top = torch.full((n, 3, 1), 0.9)
-    vals = torch.rand(n, 3, eng._FUSE_INTERVALS + 1)
-    slope = torch.rand(n, 3, eng._FUSE_INTERVALS + 1)
+    vals = torch.rand(n, 3, fused.FUSE_INTERVALS + 1)
+    slope = torch.rand(n, 3, fused.FUSE_INTERVALS + 1)
 
     def one_chunk():  # the lookup as one chunk (the previous single pass over the batch)
-        saved, eng._LUT_CHUNK = eng._LUT_CHUNK, 1 << 62
+        saved, lut.LUT_CHUNK = lut.LUT_CHUNK, 1 << 62
         try:
-            return eng._lut_lerp(x, top, vals, slope)
+            return lut.lut_lerp(x, top, vals, slope)
         finally:
-            eng._LUT_CHUNK = saved
+            lut.LUT_CHUNK = saved
 
     pairs = [
         ("sRGB decode: exp/log vs pow", lambda: srgb_to_linear(x), lambda: _pow_decode(x)),
         ("sRGB encode: exp/log vs pow", lambda: linear_to_srgb(x), lambda: _pow_encode(x)),
-        ("HSL band weights vs where", lambda: eng._band_weights(hue), lambda: _where_band_weights(hue)),
-        ("LUT lookup: chunked vs whole", lambda: eng._lut_lerp(x, top, vals, slope), one_chunk),
+        ("HSL band weights vs where", lambda: stages._band_weights(hue), lambda: _where_band_weights(hue)),
+        ("LUT lookup: chunked vs whole", lambda: lut.lut_lerp(x, top, vals, slope), one_chunk),
     ]
     print(f"{'eager piece (passes)':<32} {'now':>6} {'before':>7} {'speedup':>7}")
     for name, new, old in pairs:

@@ -54,9 +54,10 @@ def main() -> None:
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
+    from rlkit.policies import load_processing_class
     from rlkit.rewards import retouchiq_policy_reward
+    from rlkit.testing import resolve_model_name as resolve_model_path
     from rlkit.train import RetouchEnvReward, build_quickstart_rows, retoucher_rows
-    from rlkit.train.models import load_processing_class, resolve_model_path
 
     model_path = resolve_model_path(opts.policy)
     processor = load_processing_class(model_path)

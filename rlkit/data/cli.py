@@ -139,11 +139,60 @@ def _stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _from_lightroom(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from rlkit.data.lightroom_folder import records_from_lightroom
+    from rlkit.data.records import records_to_dataset
+
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()) and not args.overwrite:
+        print(f"error: {out} exists and is not empty (pass --overwrite to replace it)")
+        return 2
+    console = Console(stderr=True)
+
+    def show(r: Any) -> None:
+        mark = "[green]ok[/green]" if r.ok else "[red]skipped[/red]"
+        console.print(f"{mark} {escape(r.photo.name)}" + (f" ({escape(r.settings)})" if r.settings else "")
+                      + (f": {escape(r.error)}" if r.error else ""))
+        for w in r.warnings:
+            console.print(f"   [yellow]WARNING[/yellow] {escape(w)}")
+
+    try:
+        result = records_from_lightroom(args.folder, size=args.size, recursive=args.recursive, on_file=show)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}")
+        return 2
+    reports = result.reports
+    summary = Table(title=f"rlkit data from-lightroom {args.folder}")
+    for col in ("photos", "records", "skipped", "with warnings", "unsupported settings"):
+        summary.add_column(col)
+    summary.add_row(str(len(reports)), str(len(result.records)), str(sum(not r.ok for r in reports)),
+                    str(sum(bool(r.warnings) for r in reports)), str(sum(len(r.unsupported) for r in reports)))
+    console.print(summary)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(
+        [{"photo": str(r.photo), "settings": r.settings, "record": r.record_id, "error": r.error,
+          "warnings": r.warnings, "unsupported": r.unsupported} for r in reports], indent=1), encoding="utf-8")
+    if not result.records:
+        print(f"error: no photo in {args.folder} had Lightroom settings; per-file report: {out / 'report.json'}")
+        return 2
+    ds = records_to_dataset(result.records)
+    ds.save_to_disk(str(out / "dataset"))
+    png = preview_png(ds, out / "preview.png")
+    print(f"wrote {len(result.records)} retouch records to {out / 'dataset'} (instructions empty, to annotate); "
+          f"per-file report: {out / 'report.json'}; preview: {png}")
+    return 0
+
+
 def register(subparsers: Any) -> None:
-    """Add `rlkit data build` and `rlkit data stats`."""
+    """Add `rlkit data build`, `rlkit data stats` and `rlkit data from-lightroom`."""
     data = subparsers.add_parser("data", help="build synthetic benchmarks and inspect datasets",
                                  description="Build the synthetic RetouchEval-style and GenBlemish-style "
-                                 "datasets from the bundled photos, and print statistics of saved datasets.")
+                                 "datasets from the bundled photos, print statistics of saved datasets, and turn "
+                                 "a folder of Lightroom-edited photos into retouch records.")
     sub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
     b = sub.add_parser("build", help="build a synthetic dataset and save it with save_to_disk",
                        description="Build a synthetic dataset from the bundled photos (no download) and save it "
@@ -166,4 +215,18 @@ def register(subparsers: Any) -> None:
     s.add_argument("path", metavar="PATH", help="folder written by save_to_disk (e.g. by `rlkit data build`)")
     s.add_argument("--json", action="store_true", help="print JSON instead of tables")
     s.set_defaults(func=_stats)
+    lr = sub.add_parser("from-lightroom", help="turn a folder of Lightroom-edited photos into retouch records",
+                        description="Read every photo in FOLDER (JPEG, PNG, TIFF; raw files when rawpy is "
+                        "installed) with its Lightroom settings (a NAME.xmp sidecar, or the XMP embedded in the "
+                        "file), and save RetouchRecords (before = the photo, program = the imported edit, after = "
+                        "rlkit's rendering of it, an empty instruction to annotate) to OUT/dataset with "
+                        "save_to_disk. Prints per file what could not be represented and writes it to "
+                        "OUT/report.json, plus OUT/preview.png.")
+    lr.add_argument("folder", metavar="FOLDER", help="folder of photos with their Lightroom settings")
+    lr.add_argument("--out", required=True, metavar="OUT", help="output folder")
+    lr.add_argument("--size", type=int, default=None,
+                    help="downsize so the shorter side is at most SIZE pixels (default: keep the full size)")
+    lr.add_argument("--recursive", action="store_true", help="also read sub-folders")
+    lr.add_argument("--overwrite", action="store_true", help="replace a non-empty OUT")
+    lr.set_defaults(func=_from_lightroom)
     data.set_defaults(func=lambda a: (data.print_help(), 2)[1])

@@ -15,10 +15,12 @@ from functools import cache
 import numpy as np
 from PIL import Image
 
+from rlkit.errors import MissingDependencyError
+
 __all__ = ["PhotoInfo", "PhotoUnavailableError", "list_photos", "load_photo", "photo_names"]
 
 
-class PhotoUnavailableError(ImportError):
+class PhotoUnavailableError(MissingDependencyError):
     """A bundled photo's package is not installed; the message names the package to install."""
 
 
@@ -54,11 +56,9 @@ def _sklearn(filename: str) -> Callable[[], np.ndarray]:
 def _import(module: str, package: str):
     try:
         return importlib.import_module(module)
-    except ImportError as exc:  # pragma: no cover - exercised only without the dev extra
-        raise PhotoUnavailableError(
-            f"bundled photos from {module!r} need the {package!r} package: "
-            f"pip install {package}  (or pip install 'rlkit[dev]')"
-        ) from exc
+    except ImportError as exc:
+        raise PhotoUnavailableError(f"bundled photos from {module!r}", package,
+                                    f"pip install {package}  (a dependency of rlkit: pip install -e .)") from exc
 
 
 # name -> (loader, PhotoInfo). Sizes are those of the shipped files (checked by the tests).

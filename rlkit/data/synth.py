@@ -148,7 +148,7 @@ def _split_records(split: str, n: int, seed: int, size: int, photos: Sequence[st
         img = to_tensor(load_photo(photo, size=size))
         degrade, program, intent, where = _ITEMS[split](rng)
         if degrade is not None:
-            img = apply_program(img, degrade)
+            img = to_tensor(to_pil(apply_program(img, degrade))[0])  # the stored 8-bit "before" is what is edited
         params = program.params if program.params else program.local[0].params
         ins = instructions_for(params, intent=intent, where=where)
         after = apply_program(img, program)

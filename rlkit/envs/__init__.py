@@ -15,8 +15,16 @@ See docs/environments.md.
 import gymnasium as _gym
 
 from rlkit.envs.core import TEXT_CHARSET, EnvConfigError, Episode, ParsedAction, parse_action
+from rlkit.envs.executor import RetouchEnvReward, RetouchExecutor, env_rows_from_trl
 from rlkit.envs.refine import REFINE_TOOLS, HistoryEntry, RefineEnv, mask_from_spec
 from rlkit.envs.retouch import REWARD_MODES, RetouchEnv, VectorRetouchEnv
+from rlkit.envs.tool_envs import (
+    EditRefineToolEnv,
+    RefineToolEnv,
+    RetouchToolEnv,
+    ToolEnvRollouts,
+    tool_env_batch,
+)
 from rlkit.envs.tools import (
     ANNOTATION_RADIUS_FRACTION,
     InpaintTool,
@@ -29,16 +37,6 @@ from rlkit.envs.tools import (
     masks_from_boxes,
     masks_from_regions,
     masks_from_saliency,
-)
-from rlkit.envs.trl_adapter import (
-    EditRefineToolEnv,
-    RefineToolEnv,
-    RetouchEnvReward,
-    RetouchToolEnv,
-    env_rows_from_trl,
-    environment_reward_func,
-    retouch_reward_func,
-    score_environments,
 )
 
 __all__ = [
@@ -64,15 +62,15 @@ __all__ = [
     "boxes_from_mask",
     "dilate_mask",
     "env_rows_from_trl",
-    "environment_reward_func",
     "load_pipeline",
     "mask_from_spec",
     "masks_from_boxes",
     "masks_from_regions",
     "masks_from_saliency",
     "parse_action",
-    "retouch_reward_func",
-    "score_environments",
+    "RetouchExecutor",
+    "ToolEnvRollouts",
+    "tool_env_batch",
 ]
 
 if "rlkit/Retouch-v0" not in _gym.registry:

@@ -20,6 +20,8 @@ import numpy as np
 import torch
 
 from rlkit.envs._images import ImageInputError, load_image, resize, to_uint8_hwc
+from rlkit.ops import EditProgram, ParseResult, ProgramError, apply_program, parse_program
+from rlkit.rewards import Reward, RewardBatch, RewardResult, Rollout
 
 __all__ = [
     "TEXT_CHARSET",
@@ -29,6 +31,7 @@ __all__ = [
     "Scored",
     "apply_programs",
     "as_text_observation",
+    "episode_batch",
     "episode_from_row",
     "parse_action",
     "score_episodes",
@@ -135,12 +138,18 @@ class ParsedAction:
     """A parsed action: the program to apply (or None), whether it is valid, whether the policy finished."""
 
     text: str
-    program: Any
+    program: EditProgram | None
     valid: bool
     finished: bool
     problems: list[dict[str, Any]]
     format: str | None = None
     reasoning: str | None = None
+    parse: ParseResult | None = None
+
+    def rollout(self, output_image: torch.Tensor | None) -> Rollout:
+        """The rollout rewards read: this action's text and parse, and the image it left (parsed once)."""
+        return Rollout(self.text, parse=self.parse, program=self.program if self.valid else None,
+                       output_image=output_image, rendered=True)
 
     def info(self) -> dict[str, Any]:
         program = self.program
@@ -183,8 +192,6 @@ def parse_action(
     With ``strict`` (default) text whose envelope is malformed is invalid even when the parser could recover
     a program from it; with ``strict=False`` a recovered program is executed and the problems are reported.
     """
-    from rlkit.ops import EditProgram, ProgramError, parse_program
-
     if isinstance(action, EditProgram):
         return ParsedAction(
             text="", program=action, valid=True, finished=False, problems=[], format="program"
@@ -235,6 +242,7 @@ def parse_action(
             problems=problems,
             format=result.format,
             reasoning=result.reasoning,
+            parse=result,
         )
     return ParsedAction(
         text=text,
@@ -244,6 +252,7 @@ def parse_action(
         problems=problems,
         format=result.format,
         reasoning=result.reasoning,
+        parse=result,
     )
 
 
@@ -261,8 +270,6 @@ def apply_programs(
     rejects a program at execution time), each program is retried alone so one bad program cannot
     fail the others; its error string is returned and its image left unchanged.
     """
-    from rlkit.ops import apply_program
-
     if not episodes:
         return []
     images = torch.stack([e.current for e in episodes]).to(device)
@@ -293,30 +300,25 @@ class Scored:
 
 
 def score_episodes(
-    reward: Callable[[Any], Any] | None, episodes: Sequence[Episode], completions: Sequence[str]
+    reward: Reward | Callable[[RewardBatch], RewardResult] | None,
+    episodes: Sequence[Episode],
+    actions: Sequence[ParsedAction | str],
 ) -> list[Scored]:
     """Score each episode's current image with one call of ``reward`` on a :class:`rlkit.rewards.RewardBatch`.
 
-    The batch has the completion text per sample and columns ``image`` / ``source_image`` (the source),
-    ``output_image`` (the current edited image), ``target_image`` (when every row has one), ``instruction``
-    and the rows' other columns; images are (3, H, W) float tensors in [0, 1] at the environment's size.
+    Each sample's rollout is the action's text and parse (made once, by :func:`parse_action`) with the
+    episode's current image as the edited image; a plain string action is parsed by the batch if a reward
+    asks. Columns: ``image`` / ``source_image`` (the source), ``output_image`` (the current image),
+    ``target_image`` (when every row has one), ``instruction`` and the rows' other columns; images are
+    (3, H, W) float tensors in [0, 1] at the environment's size.
     """
     if reward is None or not episodes:
         return [Scored(None, {}, None) for _ in episodes]
-    from rlkit.rewards import RewardBatch, RewardResult
-
-    columns: dict[str, list[Any]] = {
-        "source_image": [e.source for e in episodes],
-        "output_image": [e.current for e in episodes],
-        "instruction": [e.instruction for e in episodes],
-    }
-    if all(e.target is not None for e in episodes):
-        columns["target_image"] = [e.target for e in episodes]
-    extra_keys = set.intersection(*(set(e.extra_columns()) for e in episodes))
-    for k in sorted(extra_keys - set(columns)):
-        columns[k] = [e.extra_columns()[k] for e in episodes]
-    batch = RewardBatch(list(completions), [e.instruction for e in episodes], columns)
-    result = reward(batch)
+    if len(actions) != len(episodes):
+        raise EnvConfigError(f"score_episodes: {len(actions)} actions for {len(episodes)} episodes")
+    rollouts = [a.rollout(e.current) if isinstance(a, ParsedAction)
+                else Rollout(a, output_image=e.current, rendered=True) for e, a in zip(episodes, actions)]
+    result = reward(episode_batch(episodes, rollouts))
     if not isinstance(result, RewardResult):
         result = RewardResult(list(result))
     if len(result.scores) != len(episodes):
@@ -330,6 +332,22 @@ def score_episodes(
         reason = result.reasons[i] if i < len(result.reasons) else None
         out.append(Scored(None if s is None else float(s), comps, reason))
     return out
+
+
+def episode_batch(episodes: Sequence[Episode], rollouts: Sequence[Rollout]) -> RewardBatch:
+    """The reward batch of ``episodes``: their ``rollouts`` (parse and edited image made by the environment),
+    the source/target images at the environment's size, the instruction and the rows' other columns."""
+    columns: dict[str, list[Any]] = {
+        "source_image": [e.source for e in episodes],
+        "output_image": [e.current for e in episodes],
+        "instruction": [e.instruction for e in episodes],
+    }
+    if all(e.target is not None for e in episodes):
+        columns["target_image"] = [e.target for e in episodes]
+    extras = [e.extra_columns() for e in episodes]
+    for k in sorted(set.intersection(*(set(x) for x in extras)) - set(columns)):
+        columns[k] = [x[k] for x in extras]
+    return RewardBatch([r.text for r in rollouts], [e.instruction for e in episodes], columns, rollouts=rollouts)
 
 
 def observation_arrays(e: Episode) -> dict[str, np.ndarray]:

@@ -199,9 +199,7 @@ def _step_many(
     scored = dict(
         zip(
             to_score,
-            score_episodes(
-                cfg.reward, [episodes[i] for i in to_score], [episodes[i].completions[-1] for i in to_score]
-            ),
+            score_episodes(cfg.reward, [episodes[i] for i in to_score], [parsed[i] for i in to_score]),
         )
     )
     for i, (e, p) in enumerate(zip(episodes, parsed)):

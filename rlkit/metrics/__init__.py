@@ -2,6 +2,7 @@
 
 from rlkit.metrics.correlation import fit_logistic4, krcc, logistic4, plcc, srcc
 from rlkit.metrics.image import delta_e76, delta_e2000, l1, l2, psnr, rgb_to_lab, ssim
+from rlkit.metrics.lpips import LPIPS, LPIPSUnavailable, load_lpips, lpips_status
 from rlkit.metrics.saliency import (
     KLD_EPS,
     SALIENCY_METRICS,
@@ -26,6 +27,7 @@ from rlkit.metrics.text import (
     tokenize,
     type_accuracy,
 )
+from rlkit.metrics.word2vec import Word2VecSimilarity
 
 __all__ = [
     "auc_judd", "nss", "cc", "sim", "kld", "saliency_metrics", "saliency_scores", "SALIENCY_METRICS", "KLD_EPS",
@@ -34,4 +36,5 @@ __all__ = [
     "srcc", "krcc", "plcc", "logistic4", "fit_logistic4",
     "l1", "l2", "psnr", "ssim", "rgb_to_lab", "delta_e76", "delta_e2000",
     "editrefiner_overall", "viescore_overall",
+    "LPIPS", "LPIPSUnavailable", "load_lpips", "lpips_status", "Word2VecSimilarity",
 ]

@@ -1,7 +1,8 @@
 """numba kernels for :mod:`rlkit.metrics.saliency`: fused single-pass sums (imported only when numba is installed).
 
 numpy needs one call (and one pass over the map) per reduction; these kernels do the statistics pass's five
-sums, and SIM's sum of minima, in one pass each with the GIL released, so images in parallel threads scale.
+sums, SIM's sum of minima and AUC-Judd's counts above each threshold, in one pass each with the GIL released, so
+images in parallel threads scale.
 Sums run in blocks of ``_BLOCK`` elements in the map's dtype (vectorised: ``reassoc`` lets LLVM keep partial
 sums per SIMD lane), then in float64 across blocks. No ``nnan``/``ninf`` fast-math flags: NaN and inf reach the
 sums as IEEE arithmetic gives them (the caller checks finiteness with numpy's min/max first anyway).
@@ -10,6 +11,7 @@ The block loops have a constant trip count: LLVM vectorises those, not loops ove
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 _FASTMATH = {"reassoc", "contract", "nsz"}
@@ -78,3 +80,41 @@ def sum_of_minima(x, y, lo_x, ratio, lo_y):  # pragma: no cover - compiled
         b = y[i] - lo_y
         tot += a if a < b else b
     return tot
+
+
+@njit(nogil=True, boundscheck=False, cache=True)
+def count_at_least(x, thr, lo, scale, nb):  # pragma: no cover - compiled
+    """#values of ``x`` >= each of the distinct ascending thresholds ``thr`` (int64), exact, without a sort.
+
+    Values and thresholds go to ``nb`` buckets by the same monotone arithmetic ``min(int((v - lo) * scale), nb - 1)``
+    in float64, so a value in a lower (higher) bucket than a threshold is below (above) it; only a threshold in
+    the value's own bucket needs a comparison (a binary search among that bucket's thresholds). Each value adds
+    one to the histogram of "thresholds <= value"; suffix sums give the counts. AUC-Judd's thresholds are the
+    fixated values, a few hundred per map: one pass over the map instead of sorting it.
+    """
+    k = thr.size
+    start = np.empty(nb + 1, np.int32)  # start[b]: first threshold whose bucket is >= b
+    j = 0
+    for b in range(nb + 1):
+        while j < k and min(int((np.float64(thr[j]) - lo) * scale), nb - 1) < b:
+            j += 1
+        start[b] = j
+    hist = np.zeros(k + 1, np.int64)  # hist[m]: values with exactly m thresholds <= them
+    for i in range(x.size):
+        v = x[i]
+        b = min(int((np.float64(v) - lo) * scale), nb - 1)
+        a = start[b]
+        e = start[b + 1]
+        while a < e:  # first threshold in the bucket that is > v
+            mid = (a + e) >> 1
+            if thr[mid] <= v:
+                a = mid + 1
+            else:
+                e = mid
+        hist[a] += 1
+    out = np.empty(k, np.int64)
+    acc = 0
+    for m in range(k, 0, -1):
+        acc += hist[m]
+        out[m - 1] = acc  # values with more than m - 1 thresholds <= them, i.e. >= thr[m - 1]
+    return out

@@ -8,10 +8,13 @@ Quick use::
 """
 
 from .._mkl_warmup import warm_up_mkl_vml
+from .blur import gaussian_blur
 from .color import linear_to_srgb, luminance, srgb_to_linear
-from .engine import apply_params, apply_program, curve_lut, gaussian_blur
+from .engine import apply_params, apply_program
 from .errors import ProgramError
 from .imageio import to_pil, to_tensor
+from .local import LocalAdjustment
+from .lut import curve_lut
 from .masks import (
     BrushMask,
     ColorRangeMask,
@@ -24,8 +27,10 @@ from .masks import (
     mask_from_dict,
 )
 from .params import HSL_BANDS, LIGHTROOM_ALIASES, LOCAL_PARAMS, PARAM_SPECS, ParamSpec, canonical_name
-from .program import ClampNote, EditProgram, LocalAdjustment
-from .text import ParseProblem, ParseResult, parse_program, render_program
+from .profiles import LookTable, Profile, RGBTable
+from .program import EditProgram
+from .parser import ParseProblem, ParseResult, as_program, parse_program, render_program
+from .values import ClampNote
 from .xmp import XmpExport, XmpImport, export_xmp, from_xmp, import_xmp, to_xmp
 
 warm_up_mkl_vml()  # before any batched op: MKL's first-call dispatch race gives low-accuracy results otherwise
@@ -35,8 +40,9 @@ __all__ = [
     "EditProgram", "LocalAdjustment", "ClampNote", "ProgramError",
     "Mask", "RadialMask", "LinearMask", "BrushMask", "TensorMask", "LuminanceRangeMask", "ColorRangeMask",
     "CompositeMask", "mask_from_dict",
-    "parse_program", "render_program", "ParseResult", "ParseProblem",
+    "parse_program", "render_program", "ParseResult", "ParseProblem", "as_program",
     "apply_program", "apply_params", "curve_lut", "gaussian_blur",
     "to_tensor", "to_pil", "srgb_to_linear", "linear_to_srgb", "luminance",
     "export_xmp", "import_xmp", "to_xmp", "from_xmp", "XmpExport", "XmpImport",
+    "Profile", "RGBTable", "LookTable",
 ]

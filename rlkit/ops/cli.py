@@ -1,19 +1,18 @@
-"""`rlkit ops` (table of operations) and `rlkit retouch` (apply a program to a photo) subcommands."""
+"""`rlkit ops`: the table of the engine's operations (`rlkit retouch` lives in rlkit/cli_retouch.py)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from pathlib import Path
+
+from .params import LOCAL_PARAMS, PARAM_SPECS
 
 __all__ = ["register", "ops_table"]
 
 
 def ops_table(group: str | None = None) -> list[dict[str, object]]:
     """Rows of the operations table (name, default, range, Lightroom key, group, doc)."""
-    from .params import PARAM_SPECS
-
     return [
         {"name": s.name, "default": s.default, "lo": s.lo, "hi": s.hi, "lightroom": s.lightroom, "group": s.group,
          "doc": s.doc}
@@ -24,8 +23,6 @@ def ops_table(group: str | None = None) -> list[dict[str, object]]:
 def _cmd_ops(args: argparse.Namespace) -> int:
     rows = ops_table(args.group)
     if not rows:
-        from .params import PARAM_SPECS
-
         groups = sorted({s.group for s in PARAM_SPECS.values()})
         print(f"rlkit ops: no group {args.group!r}; groups: {', '.join(groups)}", file=sys.stderr)
         return 2
@@ -38,8 +35,6 @@ def _cmd_ops(args: argparse.Namespace) -> int:
     for r in rows:
         rng = f"[{r['lo']:g}, {r['hi']:g}]"
         print(f"{r['name']:<26} {r['default']:>7g} {rng:>15}  {r['lightroom'] or '-':<32} {r['doc']}")
-    from .params import LOCAL_PARAMS
-
     print(f"\nlocal adjustments may carry: {', '.join(LOCAL_PARAMS)}")
     print("masks: radial, linear, brush/disk, tensor, luminance_range, color_range, composite "
           "(add / intersect / subtract)")
@@ -47,116 +42,13 @@ def _cmd_ops(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_image(photo: str):
-    from PIL import Image
-
-    p = Path(photo)
-    if p.exists():
-        return Image.open(p).convert("RGB")
-    from rlkit.data.photos import load_photo
-
-    try:
-        return load_photo(photo)
-    except KeyError as e:
-        raise SystemExit(f"rlkit retouch: {photo!r} is neither an image file nor a bundled photo ({e.args[0]})") \
-            from None
-
-
-def _cmd_retouch(args: argparse.Namespace) -> int:
-    from .engine import apply_program
-    from .imageio import to_pil, to_tensor
-    from .text import parse_program
-    from .xmp import export_xmp, import_xmp
-
-    if args.xmp:
-        try:
-            imp = import_xmp(Path(args.xmp))
-        except (OSError, ValueError) as e:
-            print(f"rlkit retouch: cannot read {args.xmp}: {e}", file=sys.stderr)
-            return 2
-        program = imp.program
-        if imp.ignored:
-            print(f"ignored XMP keys: {', '.join(imp.ignored)}", file=sys.stderr)
-    else:
-        text = args.program
-        if text.startswith("@"):
-            try:
-                text = Path(text[1:]).read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as e:
-                print(f"rlkit retouch: cannot read the program file {text[1:]}: {e}", file=sys.stderr)
-                return 2
-        res = parse_program(text, args.format, clamp=args.clamp)
-        for n in res.notes:
-            print(f"clamped: {n}", file=sys.stderr)
-        if not res.ok:
-            for prob in res.problems:
-                print(f"rlkit retouch: program problem {prob}", file=sys.stderr)
-            return 2
-        program = res.program
-    image = _load_image(args.photo)
-    x = to_tensor(image)
-    out = apply_program(x, program, seed=args.seed)
-    out_path = Path(args.output)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    to_pil(out)[0].save(out_path)
-    print(f"wrote {out_path} ({image.width}x{image.height}) with {program!r}")
-    if args.show_masks:
-        if not program.local:
-            print("no local adjustments: no masks to show")
-        else:
-            mpath = out_path.with_name(out_path.stem + "_masks.png")
-            _save_masks(x, program, mpath)
-            print(f"wrote {mpath}")
-    if args.xmp_out:
-        exp = export_xmp(program, args.xmp_out)
-        print(f"wrote {args.xmp_out}")
-        for u in exp.unsupported:
-            print(f"not understood by Lightroom: {u}", file=sys.stderr)
-    return 0
-
-
-def _save_masks(x, program, path: Path) -> None:
-    """One panel per local adjustment: the photo dimmed outside the mask, the mask tinted red."""
-    import torch
-
-    from .color import srgb_to_linear
-    from .imageio import to_pil
-
-    panels = []
-    lin = srgb_to_linear(x)
-    for la in program.local:
-        m = la.mask.render(lin)
-        red = torch.tensor([1.0, 0.2, 0.2]).view(1, 3, 1, 1)
-        panels.append(x * (0.35 + 0.65 * m) * (1 - 0.4 * m) + 0.4 * m * red)
-    grid = torch.cat(panels, dim=3).clamp(0, 1)
-    to_pil(grid)[0].save(path)
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the `ops` and `retouch` subcommands."""
+    """Add the `ops` subcommand."""
     p = subparsers.add_parser(
         "ops", help="print the retouch engine's operations with ranges and Lightroom names",
         description="Print every global slider of rlkit's retouch engine: canonical name, default, allowed "
                     "range, the Lightroom develop key it maps to, and what it does.")
-    p.add_argument("--group", help="only one group (basic, detail, effects, tone_curve, hsl, color_grading)")
+    p.add_argument("--group", help="only one group (basic, detail, effects, tone_curve, hsl, color_grading, "
+                                   "black_white, calibration)")
     p.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
     p.set_defaults(func=_cmd_ops)
-
-    r = subparsers.add_parser(
-        "retouch", help="apply an edit program (text or XMP) to a photo and write a PNG",
-        description="Apply an edit program to an image file or a bundled photo name (see rlkit.data.photos), "
-                    "e.g. `rlkit retouch astronaut --program 'exposure=+0.5; contrast=20' -o out.png`.")
-    r.add_argument("photo", help="image file path or bundled photo name (astronaut, coffee, chelsea, ...)")
-    src = r.add_mutually_exclusive_group(required=True)
-    src.add_argument("--program", help="program text: JarvisArt <think>/<answer>, RetouchIQ 'exposure=+0.9; "
-                                       "contrast=-30' or canonical JSON; '@FILE' reads it from a file")
-    src.add_argument("--xmp", help="Lightroom / rlkit XMP sidecar or preset to apply")
-    r.add_argument("-o", "--output", required=True, help="output PNG path")
-    r.add_argument("--format", default="auto", choices=["auto", "jarvis", "retouchiq", "json"],
-                   help="text form of --program (default: detect)")
-    r.add_argument("--clamp", action="store_true", help="clamp out-of-range values instead of failing")
-    r.add_argument("--seed", type=int, default=0, help="grain seed (default 0)")
-    r.add_argument("--show-masks", action="store_true",
-                   help="also write OUT_masks.png showing each local adjustment's mask")
-    r.add_argument("--xmp-out", help="also export the program as an XMP sidecar to this path")
-    r.set_defaults(func=_cmd_retouch)

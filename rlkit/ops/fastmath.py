@@ -36,9 +36,12 @@ from __future__ import annotations
 import collections
 import functools
 import struct
+import warnings
 
 import numpy as np
 import torch
+
+from .color import linear_to_srgb, srgb_to_linear
 
 __all__ = ["gain_map", "gain_map_reference", "gain_map_poly_params", "gain_map_poly_kernel", "srgb_to_linear_fast",
            "linear_to_srgb_fast"]
@@ -81,9 +84,7 @@ _N_PARAMS = 7 + 2 * len(_P_A)
 def _derive_rational(power: float, lo: float, hi: float, degree: int = 8) -> tuple[np.ndarray, np.ndarray]:
     """Re-derive a (degree, degree) rational approximation of ``v ** power`` on [lo, hi] (needs scipy);
     returns (P, Q) coefficients lowest first with sum(Q) == 1. This is how the constants above were made."""
-    import warnings
-
-    from scipy.interpolate import AAA
+    from scipy.interpolate import AAA  # deferred: slow to import, and only this derivation helper needs it
 
     v = np.unique(np.concatenate([np.geomspace(lo, hi, 30000), np.linspace(lo, hi, 30000)]))
     y = v ** power
@@ -196,8 +197,6 @@ def gain_map(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     _check_gain(x, g)
     if x.dtype == torch.float64:
         return gain_map_reference(x, g)
-    from .color import linear_to_srgb, srgb_to_linear
-
     lin = srgb_to_linear(x.float())
     if torch.is_grad_enabled() and (lin.requires_grad or g.requires_grad):
         lin = lin.clamp_min(0.0).mul(g).clamp(0.0, 1.0)
@@ -335,8 +334,6 @@ def srgb_to_linear_fast(x: torch.Tensor) -> torch.Tensor:
     """
     _float_input("srgb_to_linear_fast", x)
     if not torch.compiler.is_compiling():
-        from .color import srgb_to_linear
-
         return srgb_to_linear(x if x.dtype == torch.float64 else x.float()).to(x.dtype)
     return _decode_approx(x.float()).to(x.dtype)
 
@@ -350,8 +347,6 @@ def linear_to_srgb_fast(x: torch.Tensor) -> torch.Tensor:
     """
     _float_input("linear_to_srgb_fast", x)
     if not torch.compiler.is_compiling():
-        from .color import linear_to_srgb
-
         return linear_to_srgb((x if x.dtype == torch.float64 else x.float()).clamp(0.0, 1.0)).to(x.dtype)
     return _encode_approx(x.float()).to(x.dtype)
 

@@ -12,22 +12,17 @@ luminance|color) and ``Mask/Image`` (rlkit: Data, a 2-D list) entries combined b
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
+from . import masks
 from .errors import ProgramError
-from .masks import (
-    BrushMask,
-    ColorRangeMask,
-    CompositeMask,
-    LinearMask,
-    LuminanceRangeMask,
-    Mask,
-    RadialMask,
-    TensorMask,
-)
+from .local import LocalAdjustment
+from .masks import CompositeMask, Mask
 from .params import CURVE_LIGHTROOM, PARAM_SPECS
+from .profiles import Profile, encode_table
+from .values import ClampNote, check_param
 
-__all__ = ["program_to_lightroom", "corrections_from_lightroom", "LOCAL_LIGHTROOM"]
+__all__ = ["program_to_lightroom", "profile_to_lightroom", "corrections_from_lightroom", "LOCAL_LIGHTROOM"]
 
 #: canonical local parameter -> (Lightroom Local* key, scale from the Lightroom value to ours)
 LOCAL_LIGHTROOM: Mapping[str, tuple[str, float]] = {
@@ -68,23 +63,23 @@ def _mask_entries(mask: Mask, unsupported: list[str] | None) -> list[dict[str, A
 
 
 def _mask_entry(m: Mask, unsupported: list[str] | None) -> dict[str, Any]:
-    if isinstance(m, RadialMask):
+    if isinstance(m, masks.RadialMask):
         return {"What": "Mask/CircularGradient", "Top": _r(m.cy - m.ry), "Left": _r(m.cx - m.rx),
                 "Bottom": _r(m.cy + m.ry), "Right": _r(m.cx + m.rx), "Angle": _r(m.angle),
                 "Feather": _r(m.feather), "Flipped": m.invert}
-    if isinstance(m, LinearMask):
+    if isinstance(m, masks.LinearMask):
         return {"What": "Mask/Gradient", "ZeroX": _r(m.x0), "ZeroY": _r(m.y0), "FullX": _r(m.x1),
                 "FullY": _r(m.y1), "Invert": m.invert}
-    if isinstance(m, BrushMask):
+    if isinstance(m, masks.BrushMask):
         return {"What": "Mask/Paint", "Dabs": [f"{x!r} {y!r} {r!r}" for x, y, r in m.disks],
                 "Feather": _r(m.feather), "Pixels": m.pixels, "Invert": m.invert}
-    if isinstance(m, LuminanceRangeMask):
+    if isinstance(m, masks.LuminanceRangeMask):
         return {"What": "Mask/RangeMask", "Type": "luminance", "LumRange": f"{m.lo!r} {m.hi!r}",
                 "Feather": _r(m.feather), "Invert": m.invert}
-    if isinstance(m, ColorRangeMask):
+    if isinstance(m, masks.ColorRangeMask):
         return {"What": "Mask/RangeMask", "Type": "color", "Hue": _r(m.hue), "Width": _r(m.width),
                 "Feather": _r(m.feather), "Invert": m.invert}
-    if isinstance(m, TensorMask):
+    if isinstance(m, masks.TensorMask):
         if unsupported is not None:
             unsupported.append("tensor mask (a pixel array; Lightroom masks are parametric)")
         return {"What": "Mask/Image", "Data": m.data.detach().cpu().tolist(), "Invert": m.invert}
@@ -94,7 +89,16 @@ def _mask_entry(m: Mask, unsupported: list[str] | None) -> dict[str, Any]:
     raise ProgramError(f"cannot express mask {type(m).__name__} in Lightroom form")
 
 
-def program_to_lightroom(program: Any, unsupported: list[str] | None = None) -> dict[str, Any]:
+class ProgramParts(Protocol):
+    """What :func:`program_to_lightroom` reads of an :class:`~rlkit.ops.EditProgram` (which imports this module)."""
+
+    params: Mapping[str, float]
+    curves: Mapping[str, Sequence[tuple[float, float]]]
+    local: Sequence[LocalAdjustment]
+    profile: Profile | None
+
+
+def program_to_lightroom(program: ProgramParts, unsupported: list[str] | None = None) -> dict[str, Any]:
     """Flat Lightroom develop dict for a program (JarvisArt answer form). Slider names without a Lightroom
     key keep their canonical name; ``unsupported`` (if given) receives what Lightroom cannot represent."""
     d: dict[str, Any] = {}
@@ -103,6 +107,14 @@ def program_to_lightroom(program: Any, unsupported: list[str] | None = None) -> 
         if spec.lightroom is None and unsupported is not None:
             unsupported.append(f"parameter '{name}' (no Lightroom key)")
         d[spec.lightroom or name] = _r(v)
+    if "monochrome" in program.params:  # a treatment in Lightroom: black and white or colour
+        m = program.params["monochrome"]
+        d["ConvertToGrayscale"] = m >= 0.5
+        if 0.0 < m < 1.0 and unsupported is not None:
+            unsupported.append(f"partial black and white (monochrome={m:g}; Lightroom's treatment is on or off, "
+                               f"written as {'on' if m >= 0.5 else 'off'})")
+    if program.profile is not None:
+        d.update(profile_to_lightroom(program.profile))
     for ch, pts in program.curves.items():
         d[CURVE_LIGHTROOM[ch]] = [[_r(x), _r(y)] for x, y in pts]
     if program.local:
@@ -116,6 +128,21 @@ def program_to_lightroom(program: Any, unsupported: list[str] | None = None) -> 
             groups.append(g)
         d["MaskGroupBasedCorrections"] = groups
     return d
+
+
+def profile_to_lightroom(profile: Profile) -> dict[str, Any]:
+    """``Look`` (name, amount, parameters naming the tables) and the ``Table_<fingerprint>`` values it needs."""
+    params: dict[str, Any] = {}
+    tables: dict[str, str] = {}
+    for key, table in (("LookTable", profile.look_table), ("RGBTable", profile.rgb_table)):
+        if table is not None:
+            fp, text = encode_table(table)
+            params[key] = fp
+            tables[f"Table_{fp}"] = text
+    if profile.rgb_table is not None:
+        params["RGBTableAmount"] = _r(profile.rgb_table_amount)
+    look = {"Name": profile.name, "Amount": _r(profile.amount), "SupportsAmount": True, "Parameters": params}
+    return {"Look": look, **tables}
 
 
 def _f(entry: Mapping[str, Any], key: str, where: str, default: float | None = None) -> float:
@@ -181,29 +208,29 @@ def _mask_from_entry(e: Any, where: str) -> Mask:
     if kind == "circulargradient":
         top, left = _f(e, "Top", where), _f(e, "Left", where)
         bottom, right = _f(e, "Bottom", where), _f(e, "Right", where)
-        return RadialMask(_snap((left + right) / 2), _snap((top + bottom) / 2), _snap(abs(right - left) / 2),
+        return masks.RadialMask(_snap((left + right) / 2), _snap((top + bottom) / 2), _snap(abs(right - left) / 2),
                           _snap(abs(bottom - top) / 2),
                           _f(e, "Angle", where, 0.0), _f(e, "Feather", where, 50.0), inv)
     if kind == "gradient":
-        return LinearMask(_f(e, "ZeroX", where), _f(e, "ZeroY", where), _f(e, "FullX", where),
+        return masks.LinearMask(_f(e, "ZeroX", where), _f(e, "ZeroY", where), _f(e, "FullX", where),
                           _f(e, "FullY", where), inv)
     if kind == "paint":
         dabs = e.get("Dabs")
         if isinstance(dabs, str) or not isinstance(dabs, Sequence) or not dabs:
             raise ProgramError(f"{where}: Mask/Paint needs 'Dabs', a list of \"x y r\"")
         disks = tuple(tuple(_numbers(d, 3, f"{where} Dabs[{i}]")) for i, d in enumerate(dabs))
-        return BrushMask(disks, _f(e, "Feather", where, 0.0), _b(e, "Pixels"), inv)
+        return masks.BrushMask(disks, _f(e, "Feather", where, 0.0), _b(e, "Pixels"), inv)
     if kind == "rangemask":
         t = _code(e.get("Type", ""))
         if t in ("luminance", "2"):
             lo, hi = _numbers(e.get("LumRange"), 2, f"{where} LumRange")
-            return LuminanceRangeMask(lo, hi, _f(e, "Feather", where, 0.1), inv)
+            return masks.LuminanceRangeMask(lo, hi, _f(e, "Feather", where, 0.1), inv)
         if t in ("color", "colour", "1"):
-            return ColorRangeMask(_f(e, "Hue", where), _f(e, "Width", where, 30.0), _f(e, "Feather", where, 15.0),
+            return masks.ColorRangeMask(_f(e, "Hue", where), _f(e, "Width", where, 30.0), _f(e, "Feather", where, 15.0),
                                   inv)
         raise ProgramError(f"{where}: Mask/RangeMask 'Type' must be luminance or color, got {e.get('Type')!r}")
     if kind == "image":
-        return TensorMask(e.get("Data"), inv)
+        return masks.TensorMask(e.get("Data"), inv)
     if kind == "group":
         return CompositeMask(_combine(e.get("Masks"), where).parts, inv)
     raise ProgramError(f"{where}: unsupported mask kind {what!r}; supported: Mask/CircularGradient, Mask/Gradient, "
@@ -222,10 +249,9 @@ def _combine(entries: Any, where: str) -> CompositeMask:
     return CompositeMask(tuple(parts))
 
 
-def corrections_from_lightroom(groups: Any, *, clamp: bool = False, notes: list | None = None) -> list:
+def corrections_from_lightroom(groups: Any, *, clamp: bool = False,
+                               notes: list[ClampNote] | None = None) -> list[LocalAdjustment]:
     """Parse ``MaskGroupBasedCorrections`` into :class:`LocalAdjustment` objects."""
-    from .program import LocalAdjustment, _check_param
-
     if isinstance(groups, (str, bytes, Mapping)) or not isinstance(groups, Sequence):
         raise ProgramError("MaskGroupBasedCorrections: expected a list of correction groups")
     out = []
@@ -245,7 +271,7 @@ def corrections_from_lightroom(groups: Any, *, clamp: bool = False, notes: list 
                                    f"{[lr for lr, _ in LOCAL_LIGHTROOM.values()]}")
             name, scale = hit
             val = _snap(_f(g, k, where) * scale * amount)
-            params[name] = _check_param(where, name, val, clamp, notes, local=True)
+            params[name] = check_param(where, name, val, clamp, notes, local=True)
         mask = _combine(g.get("CorrectionMasks"), where)
         if len(mask.parts) == 1 and mask.parts[0][0] == "add":
             mask = mask.parts[0][1]

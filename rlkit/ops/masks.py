@@ -17,7 +17,9 @@ from typing import Any
 
 import torch
 
+from .color import hue_saturation
 from .errors import ProgramError
+from .ramps import smoothstep
 
 __all__ = [
     "Mask",
@@ -75,11 +77,6 @@ def _set(obj: Any, name: str, value: Any) -> None:
 def _set_invert(obj: Any, op: str) -> None:
     if not isinstance(obj.invert, bool):
         raise ProgramError(f"{op}: 'invert' must be true or false, got {obj.invert!r}")
-
-
-def _smoothstep(e0: float | torch.Tensor, e1: float | torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    t = ((x - e0) / (e1 - e0)).clamp(0.0, 1.0)
-    return t * t * (3.0 - 2.0 * t)
 
 
 def _grid(h: int, w: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -154,7 +151,7 @@ class RadialMask(Mask):
         inner = 1.0 - self.feather / 100.0
         if inner >= 1.0 - 1e-6:
             return (r < 1.0).float()
-        return 1.0 - _smoothstep(inner, 1.0, r)
+        return 1.0 - smoothstep(inner, 1.0, r)
 
 
 @dataclass(frozen=True)
@@ -180,7 +177,7 @@ class LinearMask(Mask):
         x, y = _grid(h, w, image.device)
         ax, ay = (self.x1 - self.x0) * w / h, self.y1 - self.y0
         t = ((x - self.x0) * (w / h) * ax + (y - self.y0) * ay) / (ax * ax + ay * ay)
-        return _smoothstep(0.0, 1.0, t)
+        return smoothstep(0.0, 1.0, t)
 
 
 @dataclass(frozen=True)
@@ -226,7 +223,7 @@ class BrushMask(Mask):
                 continue
             d = torch.sqrt((xs - px) ** 2 + (ys - py) ** 2) / pr
             inner = 1.0 - self.feather / 100.0
-            m = (d <= 1.0).float() if inner >= 1.0 - 1e-6 else 1.0 - _smoothstep(inner, 1.0, d)
+            m = (d <= 1.0).float() if inner >= 1.0 - 1e-6 else 1.0 - smoothstep(inner, 1.0, d)
             out = torch.maximum(out, m)
         return out
 
@@ -313,7 +310,7 @@ class LuminanceRangeMask(Mask):
     def _render(self, image: torch.Tensor) -> torch.Tensor:
         p = _display_luma(image)
         f = max(self.feather, 1e-4)
-        return _smoothstep(self.lo - f, self.lo, p) * (1.0 - _smoothstep(self.hi, self.hi + f, p))
+        return smoothstep(self.lo - f, self.lo, p) * (1.0 - smoothstep(self.hi, self.hi + f, p))
 
 
 @dataclass(frozen=True)
@@ -334,12 +331,10 @@ class ColorRangeMask(Mask):
         _set_invert(self, "color range mask")
 
     def _render(self, image: torch.Tensor) -> torch.Tensor:
-        from .color import hue_saturation
-
         hue, sat = hue_saturation(image.clamp_min(1e-12).sqrt())  # (not 0: sqrt's gradient there is infinite)
         d = torch.remainder(hue - self.hue + 180.0, 360.0) - 180.0
         f = max(self.feather, 1e-3)
-        return (1.0 - _smoothstep(self.width, self.width + f, d.abs())) * sat
+        return (1.0 - smoothstep(self.width, self.width + f, d.abs())) * sat
 
 
 _COMBINE_OPS = ("add", "intersect", "subtract")

@@ -22,6 +22,8 @@ __all__ = [
     "CURVE_LIGHTROOM",
     "canonical_name",
     "LIGHTROOM_OTHER_KEYS",
+    "kelvin_to_incremental",
+    "incremental_to_kelvin",
 ]
 
 
@@ -97,38 +99,77 @@ _SPECS: list[ParamSpec] = [
               "Boundary between lights and highlights (percent).", "tone_curve"),
 ]
 
-for _band in HSL_BANDS:
-    _cap = _band.capitalize()
-    _SPECS += [
-        ParamSpec(f"hsl_hue_{_band}", 0.0, -100.0, 100.0, f"HueAdjustment{_cap}",
-                  f"Rotates the hue of {_band} colours (+: towards higher hue angle, 30 deg at +-100 in linear "
-                  "light, about 34-39 deg as displayed).", "hsl"),
-        ParamSpec(f"hsl_saturation_{_band}", 0.0, -100.0, 100.0, f"SaturationAdjustment{_cap}",
-                  f"Scales the chroma of {_band} colours.", "hsl"),
-        ParamSpec(f"hsl_luminance_{_band}", 0.0, -100.0, 100.0, f"LuminanceAdjustment{_cap}",
-                  f"Brightens or darkens {_band} colours (at most one stop).", "hsl"),
-    ]
+#: per band: (kind, Lightroom key prefix, meaning); one slider each of hue, saturation, luminance per band
+_HSL_KINDS = (
+    ("hue", "HueAdjustment", "Rotates the hue of {band} colours (+: towards higher hue angle, 30 deg at +-100 in "
+                             "linear light, about 34-39 deg as displayed)."),
+    ("saturation", "SaturationAdjustment", "Scales the chroma of {band} colours."),
+    ("luminance", "LuminanceAdjustment", "Brightens or darkens {band} colours (at most one stop)."),
+)
+_SPECS += [ParamSpec(f"hsl_{kind}_{band}", 0.0, -100.0, 100.0, f"{lr}{band.capitalize()}", doc.format(band=band),
+                     "hsl") for band in HSL_BANDS for kind, lr, doc in _HSL_KINDS]
 
-_GRADE_LR = {"shadow": "Shadow", "midtone": "Midtone", "highlight": "Highlight", "global": "Global"}
-for _zone, _lrz in _GRADE_LR.items():
-    _hue_lr = {"shadow": "SplitToningShadowHue", "highlight": "SplitToningHighlightHue"}.get(
-        _zone, f"ColorGrade{_lrz}Hue")
-    _sat_lr = {"shadow": "SplitToningShadowSaturation", "highlight": "SplitToningHighlightSaturation"}.get(
-        _zone, f"ColorGrade{_lrz}Sat")
-    _SPECS += [
-        ParamSpec(f"grade_{_zone}_hue", 0.0, 0.0, 359.0, _hue_lr, f"Colour-grading tint hue for {_zone}s (deg).",
-                  "color_grading"),
-        ParamSpec(f"grade_{_zone}_saturation", 0.0, 0.0, 100.0, _sat_lr,
-                  f"Colour-grading tint strength for {_zone}s.", "color_grading"),
-        ParamSpec(f"grade_{_zone}_luminance", 0.0, -100.0, 100.0, f"ColorGrade{_lrz}Lum",
-                  f"Colour-grading brightness for {_zone}s.", "color_grading"),
-    ]
+#: colour-grading zone -> Lightroom keys of its hue, saturation and luminance (split toning's names where they exist)
+_GRADE_LR = {
+    "shadow": ("SplitToningShadowHue", "SplitToningShadowSaturation", "ColorGradeShadowLum"),
+    "midtone": ("ColorGradeMidtoneHue", "ColorGradeMidtoneSat", "ColorGradeMidtoneLum"),
+    "highlight": ("SplitToningHighlightHue", "SplitToningHighlightSaturation", "ColorGradeHighlightLum"),
+    "global": ("ColorGradeGlobalHue", "ColorGradeGlobalSat", "ColorGradeGlobalLum"),
+}
+#: (kind, lo, hi, meaning) of the three colour-grading sliders of a zone
+_GRADE_KINDS = (
+    ("hue", 0.0, 359.0, "Colour-grading tint hue for {zone}s (deg)."),
+    ("saturation", 0.0, 100.0, "Colour-grading tint strength for {zone}s."),
+    ("luminance", -100.0, 100.0, "Colour-grading brightness for {zone}s."),
+)
+_SPECS += [ParamSpec(f"grade_{zone}_{kind}", 0.0, lo, hi, lr, doc.format(zone=zone), "color_grading")
+           for zone, lrs in _GRADE_LR.items() for (kind, lo, hi, doc), lr in zip(_GRADE_KINDS, lrs)]
 _SPECS += [
     ParamSpec("grade_balance", 0.0, -100.0, 100.0, "SplitToningBalance",
               "Shifts the shadow/highlight split of colour grading (+: more highlights).", "color_grading"),
     ParamSpec("grade_blending", 50.0, 0.0, 100.0, "ColorGradeBlending",
               "Overlap of the colour-grading zones (0 hard, 100 broad).", "color_grading"),
+    # detail and effects settings that modify the sliders above (Lightroom's detail / effects panels)
+    ParamSpec("noise_reduction_detail", 50.0, 0.0, 100.0, "LuminanceNoiseReductionDetail",
+              "Luminance noise reduction: detail kept (+: a smaller blur radius).", "detail"),
+    ParamSpec("noise_reduction_contrast", 0.0, 0.0, 100.0, "LuminanceNoiseReductionContrast",
+              "Luminance noise reduction: gives back the structured (not pixel-scale) part of what it removes.",
+              "detail"),
+    ParamSpec("color_noise_reduction", 0.0, 0.0, 100.0, "ColorNoiseReduction",
+              "Colour noise reduction (blends chroma towards a blurred chroma; luminance kept).", "detail"),
+    ParamSpec("color_noise_reduction_detail", 50.0, 0.0, 100.0, "ColorNoiseReductionDetail",
+              "Colour noise reduction: colour detail kept (+: a smaller chroma blur).", "detail"),
+    ParamSpec("color_noise_reduction_smoothness", 50.0, 0.0, 100.0, "ColorNoiseReductionSmoothness",
+              "Colour noise reduction: smoothness (+: a wider chroma blur for low-frequency blotches).", "detail"),
+    ParamSpec("sharpen_detail", 25.0, 0.0, 100.0, "SharpenDetail",
+              "Sharpening: below 25 damps strong edges (fewer halos), above 25 boosts fine texture.", "detail"),
+    ParamSpec("sharpen_masking", 0.0, 0.0, 100.0, "SharpenEdgeMasking",
+              "Sharpening only on edges: flat areas below a gradient threshold are left unsharpened.", "detail"),
+    ParamSpec("grain_roughness", 50.0, 0.0, 100.0, "GrainFrequency",
+              "Grain roughness: below 50 smoother (wider) grain, above 50 mixes in pixel-fine grain.", "effects"),
+    ParamSpec("vignette_roundness", 0.0, -100.0, 100.0, "PostCropVignetteRoundness",
+              "Vignette shape: 0 an ellipse fitting the frame, +100 a circle, -100 a rounded rectangle.",
+              "effects"),
+    ParamSpec("vignette_style", 1.0, 1.0, 3.0, "PostCropVignetteStyle",
+              "Vignette style (integer): 1 highlight priority, 2 colour priority, 3 paint overlay.", "effects"),
+    ParamSpec("vignette_highlight_contrast", 0.0, 0.0, 100.0, "PostCropVignetteHighlightContrast",
+              "Highlight priority vignette: keeps bright tones out of the darkening.", "effects"),
+    ParamSpec("monochrome", 0.0, 0.0, 1.0, "ConvertToGrayscale",
+              "Black and white treatment: 1 converts to grey through the gray mixer (0..1 blends).",
+              "black_white"),
 ]
+#: the 8-band gray mixer of the black and white treatment (Lightroom's GrayMixerRed ... GrayMixerMagenta)
+_SPECS += [ParamSpec(f"gray_mix_{band}", 0.0, -100.0, 100.0, f"GrayMixer{band.capitalize()}",
+                     f"Black and white: brightens (+) or darkens (-) the grey of {band} colours (at most one "
+                     "stop).", "black_white") for band in HSL_BANDS]
+#: camera calibration (Lightroom's calibration panel): moves the red / green / blue primaries
+_SPECS += [ParamSpec(f"calibration_{c.lower()}_{kind}", 0.0, -100.0, 100.0, f"{c}{kind.capitalize()}", doc,
+                     "calibration")
+           for c in ("Red", "Green", "Blue")
+           for kind, doc in (("hue", f"Rotates the {c.lower()} primary's hue (30 deg at +-100)."),
+                             ("saturation", f"Scales the {c.lower()} primary's chroma (x0.5..x1.5)."))]
+_SPECS += [ParamSpec("calibration_shadow_tint", 0.0, -100.0, 100.0, "ShadowTint",
+                     "Calibration: shadows towards green (-) or magenta (+).", "calibration")]
 
 PARAM_SPECS: Mapping[str, ParamSpec] = MappingProxyType({s.name: s for s in _SPECS})
 
@@ -178,31 +219,43 @@ LIGHTROOM_ALIASES: Mapping[str, str] = MappingProxyType(_alias)
 
 
 #: Lightroom keys, in Lightroom's own spelling, whose normalised form collides with one of our aliases but which
-#: mean something else: camera calibration (``RedHue`` is not ``hsl_hue_red``) and lens-correction vignetting
-#: (``VignetteAmount`` is not the post-crop ``vignette_amount``). rlkit has no equivalent: they are not aliases.
-LIGHTROOM_OTHER_KEYS: frozenset[str] = frozenset(
-    [f"{c}{k}" for c in ("Red", "Green", "Blue") for k in ("Hue", "Saturation")]
-    + ["ShadowTint", "VignetteAmount", "VignetteMidpoint"]
-)
+#: mean something else: lens-correction vignetting (``VignetteAmount`` is not the post-crop ``vignette_amount``).
+#: rlkit has no equivalent: they are not aliases.
+LIGHTROOM_OTHER_KEYS: frozenset[str] = frozenset(["VignetteAmount", "VignetteMidpoint"])
+
+#: Lightroom keys in Lightroom's exact spelling whose normalised form is also one of our snake_case aliases:
+#: calibration's ``RedHue`` (``calibration_red_hue``) against ``red_hue`` (``hsl_hue_red``)
+_EXACT_LIGHTROOM = {s.lightroom: s.name for s in _SPECS if s.lightroom and s.group == "calibration"}
 
 
 def canonical_name(name: str) -> str | None:
     """Map a canonical, Lightroom or common alias spelling (any case, ``_``/``-``/spaces) to the canonical name.
 
-    None for unknown names and for the Lightroom keys of :data:`LIGHTROOM_OTHER_KEYS` (exact spelling, with or
-    without ``crs:``): ``RedHue`` is camera calibration, while ``red_hue`` is an alias of ``hsl_hue_red``.
+    Lightroom's calibration keys in their exact spelling (with or without ``crs:``) come first: ``RedHue`` is
+    ``calibration_red_hue``, while ``red_hue`` stays an alias of ``hsl_hue_red``. None for unknown names and for
+    :data:`LIGHTROOM_OTHER_KEYS` (lens vignetting).
     """
-    if not isinstance(name, str) or name.removeprefix("crs:") in LIGHTROOM_OTHER_KEYS:
+    if not isinstance(name, str):
         return None
-    return LIGHTROOM_ALIASES.get(_norm_key(name))
+    bare = name.removeprefix("crs:")
+    if bare in LIGHTROOM_OTHER_KEYS:
+        return None
+    return _EXACT_LIGHTROOM.get(bare) or LIGHTROOM_ALIASES.get(_norm_key(name))
 
 
-# Lightroom's absolute "Temperature" (Kelvin, for raw files) is accepted and converted to our incremental
-# scale by the mired difference to 5500 K: 150 mired == 100 (documented approximation).
+# Lightroom's absolute white balance (raw files: Temperature in Kelvin, Tint) is read relative to the photo's
+# as-shot values: the temperature edit is the mired difference, 150 mired == 100 on our incremental scale
+# (documented approximation), and the tint edit the tint difference (one Lightroom tint unit == one of ours).
+# Without as-shot values, 5500 K and tint 0 are assumed (and said so on import).
 KELVIN_REFERENCE = 5500.0
 MIRED_PER_100 = 150.0
 
 
-def kelvin_to_incremental(kelvin: float) -> float:
-    """Convert an absolute Lightroom Temperature (K) to the incremental ``temperature`` scale (unclamped)."""
-    return (1e6 / KELVIN_REFERENCE - 1e6 / kelvin) * 100.0 / MIRED_PER_100
+def kelvin_to_incremental(kelvin: float, as_shot: float = KELVIN_REFERENCE) -> float:
+    """The incremental ``temperature`` edit (unclamped) that takes a photo shot at ``as_shot`` K to ``kelvin``."""
+    return (1e6 / as_shot - 1e6 / kelvin) * 100.0 / MIRED_PER_100
+
+
+def incremental_to_kelvin(temperature: float, as_shot: float = KELVIN_REFERENCE) -> float:
+    """Inverse of :func:`kelvin_to_incremental`: the absolute Temperature (K) Lightroom writes for a raw file."""
+    return 1e6 / (1e6 / as_shot - temperature * MIRED_PER_100 / 100.0)

@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-import contextlib
-import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ProgramError
-from .masks import Mask, clamping, mask_from_dict
-from .params import (
-    CURVE_CHANNELS,
-    CURVE_LIGHTROOM,
-    LIGHTROOM_OTHER_KEYS,
-    LOCAL_PARAMS,
-    PARAM_SPECS,
-    canonical_name,
-    kelvin_to_incremental,
+from .lightroom import corrections_from_lightroom
+from .lightroom_keys import (
+    TABLE_KEY,
+    WHITE_BALANCE_KEYS,
+    is_bookkeeping,
+    monochrome_from_lightroom,
+    profile_from_lightroom,
+    white_balance_from_lightroom,
 )
+from .local import LocalAdjustment, mask_clamps
+from .params import CURVE_CHANNELS, CURVE_LIGHTROOM, LIGHTROOM_OTHER_KEYS, PARAM_SPECS, canonical_name
+from .profiles import Profile
+from .values import ClampNote, as_number, check_param
 
 __all__ = ["EditProgram", "LocalAdjustment", "ClampNote", "validate_curve"]
 
@@ -29,63 +30,6 @@ _CURVE_ALIASES = {"master": "master", "rgb": "master", "luma": "master", "red": 
 for _ch, _lr in CURVE_LIGHTROOM.items():
     _CURVE_ALIASES[_lr.lower()] = _ch
     _CURVE_ALIASES[f"tone_curve_{_ch}"] = _ch
-
-
-@dataclass(frozen=True)
-class ClampNote:
-    """One value that clamp mode changed: where (op/param), the value given and the value used."""
-
-    where: str
-    given: float
-    used: float
-    lo: float
-    hi: float
-
-    def __str__(self) -> str:
-        return f"{self.where}: {self.given:g} clamped to {self.used:g} (range [{self.lo:g}, {self.hi:g}])"
-
-
-def _as_number(where: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        if isinstance(value, str):
-            try:
-                value = float(value.strip().rstrip("%"))
-            except ValueError:
-                raise ProgramError(f"{where}: expected a number, got {value!r}") from None
-        else:
-            raise ProgramError(f"{where}: expected a number, got {value!r}")
-    try:
-        v = float(value)
-    except OverflowError:
-        raise ProgramError(f"{where}: value {value!r} is too large") from None
-    if not math.isfinite(v):
-        raise ProgramError(f"{where}: value must be finite, got {value!r}")
-    return v
-
-
-#: Slider values closer to zero than this are exactly zero (sliders are meaningful to a few decimals).
-ZERO_EPS = 1e-9
-
-
-def _check_param(op: str, name: str, value: Any, clamp: bool, notes: list[ClampNote] | None,
-                 local: bool = False) -> float:
-    spec = PARAM_SPECS[name]
-    where = f"{op}: parameter '{name}'"
-    v = _as_number(where, value)
-    if abs(v) < ZERO_EPS:  # below any slider's meaning; a denormal would not survive a rescale to Lightroom's
-        v = 0.0            # -1..+1 local scale, so a round trip could silently drop the adjustment
-    lo, hi = spec.lo, spec.hi
-    if local:  # a local offset may span the whole range in either direction
-        lo, hi = -(spec.hi - spec.lo), spec.hi - spec.lo
-    if not lo <= v <= hi:
-        if not clamp:
-            lr = f" (Lightroom '{spec.lightroom}')" if spec.lightroom else ""
-            raise ProgramError(f"{where}{lr} = {v:g} is outside the allowed range [{lo:g}, {hi:g}]")
-        used = min(max(v, lo), hi)
-        if notes is not None:
-            notes.append(ClampNote(f"{op}.{name}", v, used, lo, hi))
-        v = used
-    return v
 
 
 def validate_curve(points: Any, *, where: str = "tone curve", clamp: bool = False,
@@ -105,8 +49,8 @@ def validate_curve(points: Any, *, where: str = "tone curve", clamp: bool = Fals
             p = [s for s in p.replace(",", " ").split() if s]
         if not isinstance(p, Sequence) or len(p) != 2:
             raise ProgramError(f"{where}: point {i} must be [x, y], got {p!r}")
-        x = _as_number(f"{where} point {i} x", p[0])
-        y = _as_number(f"{where} point {i} y", p[1])
+        x = as_number(f"{where} point {i} x", p[0])
+        y = as_number(f"{where} point {i} y", p[1])
         for nm, v in (("x", x), ("y", y)):
             if not 0.0 <= v <= 255.0:
                 if not clamp:
@@ -130,69 +74,9 @@ def _is_identity_curve(c: Curve) -> bool:
 
 
 @dataclass(frozen=True)
-class LocalAdjustment:
-    """Slider offsets applied under a mask; they add to the global values per pixel, weighted by the mask."""
-
-    mask: Mask
-    params: dict[str, float] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if isinstance(self.mask, Mapping):
-            object.__setattr__(self, "mask", mask_from_dict(self.mask, where="local adjustment mask"))
-        if not isinstance(self.mask, Mask):
-            raise ProgramError(f"local adjustment: 'mask' must be a mask, got {type(self.mask).__name__}")
-        object.__setattr__(self, "params", _local_params(self.params, clamp=False, notes=None, where="local"))
-
-    def to_dict(self) -> dict[str, Any]:
-        """Canonical JSON-able form."""
-        return {"mask": self.mask.to_dict(), "params": dict(self.params)}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any], *, clamp: bool = False, notes: list[ClampNote] | None = None,
-                  where: str = "local") -> LocalAdjustment:
-        """Build from ``{"mask": {...}, "params": {...}}`` (param names canonical or Lightroom)."""
-        if not isinstance(d, Mapping):
-            raise ProgramError(f"{where}: expected an object with 'mask' and 'params', got {type(d).__name__}")
-        unknown = sorted(set(d) - {"mask", "params"})
-        if unknown:
-            raise ProgramError(f"{where}: unknown field(s) {unknown}; expected 'mask' and 'params'")
-        if "mask" not in d:
-            raise ProgramError(f"{where}: missing 'mask'")
-        with _mask_clamps(clamp, notes, f"{where}.mask"):
-            mask = mask_from_dict(d["mask"], where=f"{where}.mask")
-        params = _local_params(d.get("params", {}), clamp=clamp, notes=notes, where=where)
-        return cls(mask, params)
-
-
-@contextlib.contextmanager
-def _mask_clamps(clamp: bool, notes: list[ClampNote] | None, where: str) -> Iterator[None]:
-    """Clamp mode for the masks built inside the block: their clamps become notes prefixed with ``where``."""
-    if not clamp:
-        yield
-        return
-    with clamping([]) as records:
-        yield
-    if notes is not None:
-        notes.extend(ClampNote(f"{where}: {w}", g, u, lo, hi) for w, g, u, lo, hi in records)
-
-
-def _local_params(raw: Any, *, clamp: bool, notes: list[ClampNote] | None, where: str) -> dict[str, float]:
-    if not isinstance(raw, Mapping):
-        raise ProgramError(f"{where}: 'params' must be an object of slider offsets, got {type(raw).__name__}")
-    out: dict[str, float] = {}
-    for k, v in raw.items():
-        name = canonical_name(k) if isinstance(k, str) else None
-        if name is None or name not in LOCAL_PARAMS:
-            raise ProgramError(f"{where}: unknown or non-local parameter {k!r}; local parameters: {list(LOCAL_PARAMS)}")
-        val = _check_param(where, name, v, clamp, notes, local=True)
-        if val != 0.0:
-            out[name] = out.get(name, 0.0) + val
-    return out
-
-
-@dataclass(frozen=True)
 class EditProgram:
-    """A retouch: non-default global sliders (canonical names), point tone curves and local adjustments.
+    """A retouch: non-default global sliders (canonical names), point tone curves, local adjustments and an
+    optional Lightroom profile (:class:`~rlkit.ops.profiles.Profile`, from an imported sidecar or preset).
 
     ``EditProgram()`` is the identity. Construction validates everything; build from text or dicts with
     :meth:`from_dict` (accepts Lightroom names) or :func:`rlkit.ops.parse_program`.
@@ -201,6 +85,7 @@ class EditProgram:
     params: dict[str, float] = field(default_factory=dict)
     curves: dict[str, Curve] = field(default_factory=dict)
     local: list[LocalAdjustment] = field(default_factory=list)
+    profile: Profile | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.params, Mapping):
@@ -211,7 +96,7 @@ class EditProgram:
                 alias = canonical_name(k) if isinstance(k, str) else None
                 hint = f" (did you mean '{alias}'? use EditProgram.from_dict for aliases)" if alias else ""
                 raise ProgramError(f"program: unknown parameter {k!r}{hint}")
-            val = _check_param("program", k, v, clamp=False, notes=None)
+            val = check_param("program", k, v, clamp=False, notes=None)
             if val != PARAM_SPECS[k].default:
                 clean[k] = val
         object.__setattr__(self, "params", dict(sorted(clean.items())))
@@ -236,11 +121,13 @@ class EditProgram:
             if la.params:
                 loc.append(la)
         object.__setattr__(self, "local", loc)
+        if self.profile is not None and not isinstance(self.profile, Profile):
+            object.__setattr__(self, "profile", Profile.from_dict(self.profile))
 
     # -- identity / equality helpers
     def is_identity(self) -> bool:
-        """True when the program changes nothing (no non-default slider, curve or local adjustment)."""
-        return not self.params and not self.curves and not self.local
+        """True when the program changes nothing (no non-default slider, curve, local adjustment or profile)."""
+        return not self.params and not self.curves and not self.local and self.profile is None
 
     def get(self, name: str) -> float:
         """Value of a global slider (its default when not set)."""
@@ -250,37 +137,55 @@ class EditProgram:
 
     def replace(self, **params: float) -> EditProgram:
         """A copy with some global sliders changed (canonical names)."""
-        return EditProgram({**self.params, **params}, self.curves, self.local)
+        return EditProgram({**self.params, **params}, self.curves, self.local, self.profile)
 
     def __hash__(self) -> int:
         return hash(repr(self.to_dict()))
 
     # -- dict forms
     def to_dict(self) -> dict[str, Any]:
-        """Canonical JSON-able dict: flat snake_case sliders, plus ``tone_curve`` and ``local`` when present."""
+        """Canonical JSON-able dict: flat snake_case sliders, plus ``tone_curve``, ``local`` and ``profile`` (its
+        tables as Camera Raw table text) when present."""
         d: dict[str, Any] = dict(self.params)
         if self.curves:
             d["tone_curve"] = {ch: [list(p) for p in c] for ch, c in self.curves.items()}
         if self.local:
             d["local"] = [la.to_dict() for la in self.local]
+        if self.profile is not None:
+            d["profile"] = self.profile.to_dict()
         return d
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any], *, clamp: bool = False,
-                  notes: list[ClampNote] | None = None) -> EditProgram:
+    def from_dict(cls, d: Mapping[str, Any], *, clamp: bool = False, notes: list[ClampNote] | None = None,
+                  warnings: list[str] | None = None, unsupported: list[str] | None = None) -> EditProgram:
         """Build from canonical or Lightroom keys. Invalid -> :class:`ProgramError` naming op/param/value/range.
 
         With ``clamp=True`` out-of-range values are clamped instead, and each clamp is appended to ``notes``
-        (pass a list to receive the report).
+        (pass a list to receive the report). Lightroom's white balance is read relative to the as-shot values
+        (:mod:`rlkit.ops.lightroom_keys`), ``Treatment`` / ``ConvertToGrayscale`` set ``monochrome``, and a
+        ``Look`` whose tables are in the dict (``Table_<fingerprint>``) becomes the program's profile. What had to
+        be assumed is appended to ``warnings``, what cannot be rendered (a profile without its tables, auto white
+        balance) to ``unsupported`` (to ``warnings`` when no ``unsupported`` list is given); with neither list, a
+        ``Look`` that cannot be rendered is an error.
         """
         if not isinstance(d, Mapping):
             raise ProgramError(f"program: expected an object of parameters, got {type(d).__name__}")
         params: dict[str, float] = {}
         curves: dict[str, Any] = {}
         local: list[LocalAdjustment] = []
+        profile: Profile | None = None
         items = list(d.items())
         if "params" in d and isinstance(d["params"], Mapping):  # nested form {"params": {...}, ...}
             items = [(k, v) for k, v in items if k != "params"] + list(d["params"].items())
+        flat = dict(items)
+        wb = white_balance_from_lightroom(flat) if WHITE_BALANCE_KEYS & set(flat) - {"Temperature"} \
+            or _is_kelvin(flat.get("Temperature")) else None
+        if wb is not None:
+            _report(warnings, wb.warnings)
+            _report(unsupported if unsupported is not None else warnings, wb.unsupported)
+            for name, v in (("temperature", wb.temperature), ("tint", wb.tint)):
+                if v is not None:
+                    params[name] = check_param("program", name, v, True, notes)
         for key, value in items:
             if not isinstance(key, str):
                 raise ProgramError(f"program: parameter names must be strings, got {key!r}")
@@ -305,29 +210,43 @@ class EditProgram:
                     local.append(LocalAdjustment.from_dict(la, clamp=clamp, notes=notes, where=f"local[{i}]"))
                 continue
             if low in ("maskgroupbasedcorrections", "corrections"):
-                from .lightroom import corrections_from_lightroom
-
-                with _mask_clamps(clamp, notes, key):
+                with mask_clamps(clamp, notes, key):
                     local.extend(corrections_from_lightroom(value, clamp=clamp, notes=notes))
                 continue
-            if key in ("ProcessVersion", "Version", "PresetType", "Name", "UUID", "CameraProfile", "HasSettings",
-                       "ToneCurveName2012", "ToneCurveName", "WhiteBalance", "Cluster", "SupportsAmount"):
+            if wb is not None and key in WHITE_BALANCE_KEYS:
+                continue  # resolved above, relative to the as-shot values
+            if low == "profile":
+                profile = Profile.from_dict(value) if value is not None else None
+                continue
+            if key == "Look":
+                look = profile_from_lightroom(value, {k: v for k, v in flat.items() if TABLE_KEY.fullmatch(k)})
+                sink = unsupported if unsupported is not None else warnings
+                if look.unsupported and sink is None:
+                    raise ProgramError(f"program: {'; '.join(look.unsupported)}")
+                _report(warnings, look.warnings)
+                _report(sink, look.unsupported)
+                profile = look.profile or profile
+                if look.monochrome is not None:
+                    params["monochrome"] = max(params.get("monochrome", 0.0), look.monochrome)
+                continue
+            if key in ("Treatment", "ConvertToGrayscale"):
+                mono = monochrome_from_lightroom(key, value)
+                if mono is None:
+                    raise ProgramError(f"program: {key}={value!r} is not a Lightroom treatment (Color or Black & "
+                                       "White)" if key == "Treatment" else f"program: {key} must be True or False, "
+                                       f"got {value!r}")
+                params["monochrome"] = max(params.get("monochrome", 0.0), mono) if key == "Treatment" else mono
+                continue
+            if is_bookkeeping(key.removeprefix("crs:")):
                 continue  # Lightroom bookkeeping keys with no effect on the edit
             name = canonical_name(key)
             if name is None:
                 if key.removeprefix("crs:") in LIGHTROOM_OTHER_KEYS:
-                    raise ProgramError(f"program: {key!r} is a Lightroom camera-calibration or lens-correction "
-                                       "setting, which rlkit does not model (HSL is HueAdjustmentRed etc., "
-                                       "the vignette slider PostCropVignetteAmount)")
+                    raise ProgramError(f"program: {key!r} is a Lightroom lens-correction setting, which rlkit does "
+                                       "not model (the post-crop vignette slider is PostCropVignetteAmount)")
                 raise ProgramError(f"program: unknown parameter {key!r}")
-            if key == "Temperature" and isinstance(value, (int, float)) and not isinstance(value, bool) \
-                    and 1500 <= value <= 50000:
-                value = kelvin_to_incremental(float(value))
-                clamp_this = True
-            else:
-                clamp_this = clamp
-            params[name] = _check_param("program", name, value, clamp_this, notes)
-        return cls(params, curves, local)
+            params[name] = check_param("program", name, value, clamp, notes)
+        return cls(params, curves, local, profile)
 
     def __repr__(self) -> str:
         parts = [f"{k}={v:g}" for k, v in self.params.items()]
@@ -335,4 +254,17 @@ class EditProgram:
             parts.append(f"curves={sorted(self.curves)}")
         if self.local:
             parts.append(f"local={len(self.local)}")
+        if self.profile is not None:
+            parts.append(f"profile={self.profile.name!r}")
         return f"EditProgram({', '.join(parts)})"
+
+
+def _is_kelvin(v: Any) -> bool:
+    """A Lightroom absolute Temperature (raw files), as opposed to our incremental slider value."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and 1500 <= v <= 50000
+
+
+def _report(warnings: list[str] | None, messages: list[str]) -> None:
+    """Append ``messages`` to ``warnings`` when the caller asked for them."""
+    if warnings is not None:
+        warnings.extend(messages)

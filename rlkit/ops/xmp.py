@@ -1,9 +1,16 @@
 """Adobe XMP sidecars / presets (``crs:`` namespace) <-> :class:`EditProgram`.
 
-Export writes Lightroom develop keys as ``crs:`` attributes, tone curves as ``rdf:Seq`` of ``"x, y"`` and local
-adjustments as ``crs:MaskGroupBasedCorrections``. What Lightroom cannot represent (tensor masks, rlkit's
-brush / range-mask fields, ``LocalVibrance``) is still written, so rlkit reads it back, and is listed in
-:attr:`XmpExport.unsupported`. Import ignores (and lists) keys rlkit does not model.
+Export writes Lightroom develop keys as ``crs:`` attributes, tone curves as ``rdf:Seq`` of ``"x, y"``, local
+adjustments as ``crs:MaskGroupBasedCorrections`` and a profile as ``crs:Look`` with its ``crs:Table_*`` data.
+White balance is written as Lightroom applies it to the file type: absolute ``Temperature`` / ``Tint`` for raw
+files (``raw=True``; relative to ``as_shot`` when given, else to 5500 K / tint 0, noted), incremental
+``IncrementalTemperature`` / ``IncrementalTint`` for rendered files (JPEG, PNG, TIFF). What Lightroom cannot
+represent (tensor masks, rlkit's brush / range-mask fields, ``LocalVibrance``) is still written, so rlkit reads
+it back, and is listed in :attr:`XmpExport.unsupported`.
+
+Import renders what rlkit models (:mod:`rlkit.ops.lightroom_keys`), lists bookkeeping keys and settings at
+their neutral values in :attr:`XmpImport.ignored`, settings that change pixels but are not modelled in
+:attr:`XmpImport.unsupported`, and says in :attr:`XmpImport.warnings` what it assumed or could not render.
 """
 
 from __future__ import annotations
@@ -17,7 +24,8 @@ from typing import Any
 
 from .errors import ProgramError
 from .lightroom import _LOCAL_FROM_LR, program_to_lightroom
-from .params import CURVE_LIGHTROOM, canonical_name
+from .lightroom_keys import LEGACY_PV2010, TABLE_KEY, WHITE_BALANCE_KEYS, is_bookkeeping, is_neutral
+from .params import CURVE_LIGHTROOM, KELVIN_REFERENCE, canonical_name, incremental_to_kelvin
 from .program import ClampNote, EditProgram
 
 __all__ = ["XmpExport", "XmpImport", "export_xmp", "import_xmp", "to_xmp", "from_xmp", "NO_XMP_EQUIVALENT"]
@@ -55,11 +63,16 @@ class XmpExport:
 
 @dataclass(frozen=True)
 class XmpImport:
-    """An imported sidecar: the program, the keys rlkit ignored and the values it clamped into range."""
+    """An imported sidecar: the program; ``ignored``: keys that do not change pixels (bookkeeping, settings at
+    their neutral value); ``unsupported``: settings that change pixels in Lightroom but not in rlkit; ``clamped``:
+    values clamped into range; ``warnings``: what was assumed or could not be rendered, one line each (a
+    profile whose tables are missing, white balance without as-shot values, the unsupported settings)."""
 
     program: EditProgram
     ignored: list[str] = field(default_factory=list)
     clamped: list[ClampNote] = field(default_factory=list)
+    unsupported: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def _short(v: float) -> str:
@@ -93,12 +106,41 @@ def _fill(desc: ET.Element, d: dict[str, Any]) -> None:
             desc.set(_C + k, _fmt(v))
 
 
-def export_xmp(program: EditProgram, path: str | Path | None = None, *, preset_name: str | None = None) -> XmpExport:
-    """Render a program as an XMP sidecar (or a preset when ``preset_name`` is given); optionally write it."""
+def _white_balance(d: dict[str, Any], raw: bool, as_shot: tuple[float, float] | None,
+                   unsupported: list[str]) -> None:
+    """Rewrite the incremental white-balance keys of ``d`` into what Lightroom applies to the file type."""
+    temp, tint = d.pop("IncrementalTemperature", 0.0), d.pop("IncrementalTint", 0.0)
+    if not raw:
+        if temp or tint:
+            d.update({"WhiteBalance": "Custom", "IncrementalTemperature": temp, "IncrementalTint": tint})
+        return
+    if as_shot is None:
+        if temp or tint:
+            unsupported.append(f"raw white balance written relative to an assumed as-shot {KELVIN_REFERENCE:g} K, "
+                               "tint 0 (pass as_shot=(kelvin, tint) for the photo's own values)")
+        shot_k, shot_t = KELVIN_REFERENCE, 0.0
+    else:
+        shot_k, shot_t = float(as_shot[0]), float(as_shot[1])
+    if not (temp or tint):
+        d["WhiteBalance"] = "As Shot"
+        return
+    d.update({"WhiteBalance": "Custom", "Temperature": round(incremental_to_kelvin(temp, shot_k)),
+              "Tint": round(shot_t + tint, 2)})
+
+
+def export_xmp(program: EditProgram, path: str | Path | None = None, *, preset_name: str | None = None,
+               raw: bool = False, as_shot: tuple[float, float] | None = None) -> XmpExport:
+    """Render a program as an XMP sidecar (or a preset when ``preset_name`` is given); optionally write it.
+
+    ``raw``: the sidecar is for a raw file, so white balance is written as absolute ``Temperature`` (K) and
+    ``Tint``, relative to ``as_shot`` = (kelvin, tint) of the photo; otherwise (JPEG, PNG, TIFF) as
+    ``IncrementalTemperature`` / ``IncrementalTint``, which Lightroom applies only to rendered files.
+    """
     if not isinstance(program, EditProgram):
         raise TypeError(f"export_xmp: expected an EditProgram, got {type(program).__name__}")
     unsupported: list[str] = []
     d = program_to_lightroom(program, unsupported)
+    _white_balance(d, raw, as_shot, unsupported)
     for ch, lr in CURVE_LIGHTROOM.items():
         if lr in d:
             d[lr] = [f"{_short(x)}, {_short(y)}" for x, y in program.curves[ch]]
@@ -130,9 +172,10 @@ def export_xmp(program: EditProgram, path: str | Path | None = None, *, preset_n
     return out
 
 
-def to_xmp(program: EditProgram, *, preset_name: str | None = None) -> str:
-    """XMP text for a program (see :func:`export_xmp` for the list of unsupported features)."""
-    return export_xmp(program, preset_name=preset_name).text
+def to_xmp(program: EditProgram, *, preset_name: str | None = None, raw: bool = False,
+           as_shot: tuple[float, float] | None = None) -> str:
+    """XMP text for a program (see :func:`export_xmp` for white balance and the list of unsupported features)."""
+    return export_xmp(program, preset_name=preset_name, raw=raw, as_shot=as_shot).text
 
 
 def _value(s: str) -> Any:
@@ -193,7 +236,8 @@ def _mask_tree(entries: Any) -> list[dict]:
 
 
 def import_xmp(source: str | Path) -> XmpImport:
-    """Read an XMP sidecar / preset (a path or the XML text); unknown keys are ignored and listed."""
+    """Read an XMP sidecar / preset (a path or the XML text): the program, and what was ignored, not modelled,
+    clamped or assumed (see :class:`XmpImport`)."""
     text = source
     if isinstance(source, Path) or (isinstance(source, str) and "<" not in source):
         p = Path(source)
@@ -213,40 +257,86 @@ def import_xmp(source: str | Path) -> XmpImport:
     raw: dict[str, Any] = {}
     for desc in descs:
         raw.update(_read(desc))
+    return _import_settings(raw)
+
+
+def _import_settings(raw: dict[str, Any]) -> XmpImport:
+    """Sort the merged ``crs:`` settings into what is rendered, ignored and unsupported, and build the program."""
     ignored: list[str] = []
+    unsupported: list[str] = []
     d: dict[str, Any] = {}
     curve_keys = set(CURVE_LIGHTROOM.values())
+    pv = raw.get("ProcessVersion", 11.0)
+    legacy_in_effect = isinstance(pv, float) and pv < 6.7
     for k, v in raw.items():
-        if k in curve_keys:
+        if k in curve_keys or k in WHITE_BALANCE_KEYS or k in ("Look", "Treatment", "ConvertToGrayscale") \
+                or TABLE_KEY.fullmatch(k):
             d[k] = v
         elif k == "MaskGroupBasedCorrections" and isinstance(v, list):
-            groups = []
-            for gi, g in enumerate(v):
-                if not isinstance(g, dict):
-                    continue
-                keep = {}
-                for gk, gv in g.items():
-                    if gk.lower() in _CORR_KEEP or gk.lower() in _LOCAL_FROM_LR:
-                        keep[gk] = gv
-                    else:
-                        ignored.append(f"MaskGroupBasedCorrections[{gi}].{gk}")
-                for m in _mask_tree(keep.get("CorrectionMasks")):
-                    for mk in [mk for mk in m if mk not in _MASK_KEYS]:
-                        m.pop(mk)
-                    if m.get("What") == "Mask/Image" and isinstance(m.get("Data"), str):
-                        try:
-                            m["Data"] = json.loads(m["Data"])
-                        except ValueError:
-                            raise ProgramError(f"XMP: MaskGroupBasedCorrections[{gi}]: Mask/Image 'Data' is not "
-                                               "a JSON array of mask values") from None
-                groups.append(keep)
-            d[k] = groups
+            d[k] = _corrections(v, ignored, unsupported)
+        elif k in LEGACY_PV2010:
+            (unsupported if legacy_in_effect and not is_neutral(k, v) else ignored).append(k)
         elif canonical_name(k) is not None and isinstance(v, (int, float)) and not isinstance(v, bool):
             d[k] = v
-        elif k not in ("Version", "ProcessVersion", "HasSettings", "PresetType", "Name"):
+        elif is_bookkeeping(k, v) or is_neutral(k, v):
             ignored.append(k)
+        else:
+            unsupported.append(f"{k}={_describe(v)}")
     notes: list[ClampNote] = []
-    return XmpImport(EditProgram.from_dict(d, clamp=True, notes=notes), ignored, notes)
+    warnings: list[str] = []
+    resolved: list[str] = []  # what white balance / the profile could not render
+    program = EditProgram.from_dict(d, clamp=True, notes=notes, warnings=warnings, unsupported=resolved)
+    if unsupported:
+        warnings.append(f"{len(unsupported)} Lightroom setting(s) that change pixels are not modelled and were not "
+                        f"applied: {', '.join(unsupported)}")
+    warnings += resolved
+    return XmpImport(program, ignored, notes, unsupported + resolved, warnings)
+
+
+def _describe(v: Any) -> str:
+    """A short form of a setting's value for a report line."""
+    if isinstance(v, list):
+        return f"[{len(v)} items]"
+    if isinstance(v, dict):
+        return "{...}"
+    text = str(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+#: keys of a local correction group, and of its masks, that never change pixels
+_CORR_BOOKKEEPING = {"correctionactive", "correctionname", "correctionsyncid", "maskversion", "correctionid",
+                     "correctionreferencex", "correctionreferencey", "maskgroupname"}
+
+
+def _corrections(groups: list, ignored: list[str], unsupported: list[str]) -> list[dict]:
+    """The local correction groups rlkit renders, with the other keys sorted into ``ignored`` / ``unsupported``."""
+    out = []
+    for gi, g in enumerate(groups):
+        if not isinstance(g, dict):
+            continue
+        where = f"MaskGroupBasedCorrections[{gi}]"
+        if str(g.get("CorrectionActive", True)).strip().lower() in ("false", "0"):
+            ignored.append(f"{where} (switched off)")
+            continue
+        keep = {}
+        for gk, gv in g.items():
+            low = gk.lower()
+            if low in _CORR_KEEP or low in _LOCAL_FROM_LR:
+                keep[gk] = gv
+            elif low in _CORR_BOOKKEEPING or (isinstance(gv, (int, float)) and not isinstance(gv, bool) and gv == 0):
+                ignored.append(f"{where}.{gk}")
+            else:
+                unsupported.append(f"{where}.{gk}={_describe(gv)}")
+        for m in _mask_tree(keep.get("CorrectionMasks")):
+            for mk in [mk for mk in m if mk not in _MASK_KEYS]:
+                m.pop(mk)
+            if m.get("What") == "Mask/Image" and isinstance(m.get("Data"), str):
+                try:
+                    m["Data"] = json.loads(m["Data"])
+                except ValueError:
+                    raise ProgramError(f"XMP: {where}: Mask/Image 'Data' is not a JSON array of mask values") from None
+        out.append(keep)
+    return out
 
 
 def from_xmp(source: str | Path) -> EditProgram:

@@ -1,5 +1,11 @@
-"""Agents' output parsers and policies: the diagnosis parser for reasoning agents and the perception agents
-(saliency nets, their losses, map -> regions; see :mod:`rlkit.policies.perception`).
+"""rlkit.policies: the agents' side of the loop: their prompts and output parsers, model loading, and the
+perception agents.
+
+- prompts: the retoucher (RetouchIQ-style edit programs) and reasoner (flaw diagnoses) chat prompts, and
+  trl SFT/GRPO rows built from rlkit records;
+- diagnosis: the reasoning agents' answer parser;
+- loading: policies and processors from paths, hub ids or LoRA adapters (Qwen-VL without torchvision);
+- perception: the saliency nets, their losses, map -> regions (see :mod:`rlkit.policies.perception`).
 
 The saliency nets and losses import torch/transformers; they load on first access (``from rlkit.policies
 import TextSaliencyNet``), which also registers the nets with ``AutoConfig``/``AutoModel``.
@@ -12,6 +18,19 @@ from rlkit.policies.diagnosis import (
     DiagnosisProblem,
     normalize_flaw_type,
     parse_diagnosis,
+)
+from rlkit.policies.loading import (
+    PROCESSOR_CLASSES,
+    ImageOnlyQwen2_5_VLProcessor,
+    ImageOnlyQwen2VLProcessor,
+    ImageOnlyQwen3VLProcessor,
+    has_torchvision,
+    is_adapter_dir,
+    load_policy,
+    load_processing_class,
+    load_processor,
+    register_processors,
+    resolve_model_path,
 )
 from rlkit.policies.perception import (
     MapRegions,
@@ -26,9 +45,26 @@ from rlkit.policies.perception import (
     regions_from_maps,
     saliency_as_map,
 )
+from rlkit.policies.prompts import (
+    REASONER_SYSTEM_PROMPT,
+    RETOUCHER_SYSTEM_PROMPT,
+    DatasetColumnError,
+    reasoner_completion,
+    reasoner_prompt,
+    reasoner_rows,
+    retoucher_completion,
+    retoucher_prompt,
+    retoucher_rows,
+)
 
 __all__ = [
     "Diagnosis", "DiagnosisParse", "DiagnosisProblem", "normalize_flaw_type", "parse_diagnosis",
+    "PROCESSOR_CLASSES", "ImageOnlyQwen2VLProcessor", "ImageOnlyQwen2_5_VLProcessor", "ImageOnlyQwen3VLProcessor",
+    "has_torchvision", "is_adapter_dir", "load_policy", "load_processing_class", "load_processor",
+    "register_processors", "resolve_model_path",
+    "RETOUCHER_SYSTEM_PROMPT", "REASONER_SYSTEM_PROMPT", "DatasetColumnError",
+    "retoucher_prompt", "retoucher_completion", "retoucher_rows",
+    "reasoner_prompt", "reasoner_completion", "reasoner_rows",
     "MapRegions", "MaskError", "boxes_from_mask", "default_dilation", "dilate_mask", "disk_footprint",
     "masks_from_saliency", "open_close", "regions_from_map", "regions_from_maps", "saliency_as_map",
     "TextSaliencyConfig", "TextSaliencyNet", "VLMSaliencyConfig", "VLMSaliencyNet", "SaliencyOutput",

@@ -1,21 +1,13 @@
-"""Rewards: the protocol, combinators, the trl adapter, built-in retouching rewards, paper presets, the GRM.
+"""Rewards: the protocol, the batch of rollouts they score, combinators, the one bridge to trl, built-in
+retouching rewards, paper presets, the generative reward model.
 
 One :class:`Reward` object serves trl's GRPOTrainer (:func:`to_trl_reward_funcs`), rlkit's environments
-and evaluation. Heavy dependencies (sentence-transformers, transformers) load lazily on first use.
+and evaluation. A completion is parsed and executed once (:class:`Rollout`); rewards read the result.
 """
 
-from rlkit.rewards.base import (
-    AsyncReward,
-    FunctionReward,
-    Reward,
-    RewardBatch,
-    RewardResult,
-    RewardValueError,
-    completion_text,
-    reward,
-)
+from rlkit.rewards.batch import RewardBatch, completion_text
 from rlkit.rewards.combinators import Gate, NormalizedSum, WeightedSum
-from rlkit.rewards.diagnosis import DescriptionSimilarityReward, TypeAccuracyReward, match_diagnoses
+from rlkit.rewards.diagnosis_match import DescriptionSimilarityReward, TypeAccuracyReward, match_diagnoses
 from rlkit.rewards.format import FormatReward
 from rlkit.rewards.grm import (
     GenerativeRewardModel,
@@ -26,7 +18,13 @@ from rlkit.rewards.grm import (
     TransformersBackend,
     parse_grm_output,
 )
-from rlkit.rewards.params import (
+from rlkit.rewards.presets import (
+    PRESETS,
+    agentic_retoucher_reasoning_reward,
+    editrefiner_reasoning_reward,
+    retouchiq_policy_reward,
+)
+from rlkit.rewards.program_match import (
     JARVISART_THRESHOLDS,
     KeySetIoUReward,
     LocalAdjustmentReward,
@@ -36,25 +34,26 @@ from rlkit.rewards.params import (
     key_set_iou,
     parameter_accuracy,
 )
-from rlkit.rewards.presets import (
-    PRESETS,
-    agentic_retoucher_reasoning_reward,
-    editrefiner_reasoning_reward,
-    retouchiq_policy_reward,
-)
+from rlkit.rewards.protocol import AsyncReward, FunctionReward, Reward, RewardResult, RewardValueError, reward
 from rlkit.rewards.region import RegionAgreementReward
-from rlkit.rewards.similarity import ImageSimilarityReward
-from rlkit.rewards.trl_adapter import to_trl_reward_funcs
+from rlkit.rewards.rollout import Rollout
+from rlkit.rewards.similarity import ImageImprovementReward, ImageSimilarityReward
+from rlkit.rewards.trl_bridge import (
+    AsyncTrlRewardFunction,
+    RolloutExecutor,
+    TrlRewardFunction,
+    to_trl_reward_funcs,
+)
 
 __all__ = [
     "AsyncReward", "FunctionReward", "Reward", "RewardBatch", "RewardResult", "RewardValueError",
-    "completion_text", "reward",
+    "completion_text", "reward", "Rollout",
     "Gate", "NormalizedSum", "WeightedSum",
-    "to_trl_reward_funcs",
+    "to_trl_reward_funcs", "TrlRewardFunction", "AsyncTrlRewardFunction", "RolloutExecutor",
     "FormatReward", "TypeAccuracyReward", "DescriptionSimilarityReward", "match_diagnoses",
     "KeySetIoUReward", "LocalAdjustmentReward", "ParameterAccuracyReward", "ToneCurveReward", "JARVISART_THRESHOLDS",
     "key_set_iou", "parameter_accuracy", "curve_rmse",
-    "ImageSimilarityReward", "RegionAgreementReward",
+    "ImageSimilarityReward", "ImageImprovementReward", "RegionAgreementReward",
     "editrefiner_reasoning_reward", "agentic_retoucher_reasoning_reward", "retouchiq_policy_reward", "PRESETS",
     "GenerativeRewardModel", "GRMParse", "GRMServer", "GRMTemplate", "OpenAIBackend", "TransformersBackend",
     "parse_grm_output",

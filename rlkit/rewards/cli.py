@@ -103,18 +103,31 @@ def _cmd_judge(args: argparse.Namespace) -> int:
 
     from PIL import Image
 
-    from rlkit.rewards.grm import GenerativeRewardModel, OpenAIBackend, TransformersBackend
+    from rlkit.rewards.grm import (
+        GenerativeRewardModel,
+        GRMParse,
+        OpenAIBackend,
+        TransformersBackend,
+        parse_grm_output,
+    )
 
     if args.base_url:
         backend = OpenAIBackend(args.base_url, args.model, timeout=args.timeout, max_tokens=args.max_new_tokens)
     else:
         backend = TransformersBackend(args.model, max_new_tokens=args.max_new_tokens, device=args.device)
-    grm = GenerativeRewardModel(backend)
+    grm = GenerativeRewardModel(backend, require_metrics=not args.no_metrics)
     src = Image.open(args.source).convert("RGB")
     edited = [Image.open(p).convert("RGB") for p in args.edited]
-    parse = asyncio.run(grm.judge(args.instruction, src, edited))
-    print(json.dumps({"ok": parse.ok, "metrics": parse.metrics, "scores": parse.scores, "reason": parse.reason},
-                     indent=2))
+    reply = asyncio.run(backend.agenerate([grm.template.messages(args.instruction, src, edited)]))[0]
+    parse = (parse_grm_output(reply.text, len(edited), require_metrics=grm.require_metrics) if reply.text is not None
+             else GRMParse(False, reason=f"GRM backend error: {reply.error}"))
+    out = {"ok": parse.ok, "metrics": parse.metrics, "scores": parse.scores, "reason": parse.reason}
+    if not parse.ok:  # show what the judge said: the reason alone does not tell a format slip from a broken model
+        out["answer"] = reply.text
+        out["hint"] = ("the judge must answer <metrics>1. ...</metrics> then <score>N</score> (0-10); a model that "
+                       "was not trained or prompted for this format (e.g. rlkit's random-weight tiny models) cannot. "
+                       "Use a trained judge (docs/rewards.md); --no-metrics accepts answers with a score only")
+    print(json.dumps(out, indent=2))
     return 0 if parse.ok else 1
 
 
@@ -160,4 +173,5 @@ def register(subparsers: Any) -> None:
     s.add_argument("--timeout", type=float, default=60.0)
     s.add_argument("--max-new-tokens", type=int, default=512)
     s.add_argument("--device", default="cpu")
+    s.add_argument("--no-metrics", action="store_true", help="accept an answer without the <metrics> block")
     s.set_defaults(func=_cmd_judge)

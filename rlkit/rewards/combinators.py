@@ -6,7 +6,8 @@ import asyncio
 import math
 from collections.abc import Mapping, Sequence
 
-from rlkit.rewards.base import Reward, RewardBatch, RewardResult
+from rlkit.rewards.batch import RewardBatch
+from rlkit.rewards.protocol import Reward, RewardResult
 
 __all__ = ["WeightedSum", "Gate", "NormalizedSum"]
 

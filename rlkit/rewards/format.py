@@ -12,12 +12,23 @@ from __future__ import annotations
 
 import re
 
-from rlkit.rewards.base import Reward, RewardBatch, RewardResult
+from rlkit.rewards.batch import RewardBatch
+from rlkit.rewards.protocol import Reward, RewardResult
 
-__all__ = ["FormatReward", "THINK_ANSWER_RE"]
+__all__ = ["FormatReward", "THINK_ANSWER_RE", "has_think_answer_shape"]
 
 #: the JarvisArt shape: reasoning in <think>, the payload in <answer>, nothing else around them
 THINK_ANSWER_RE = re.compile(r"^\s*<think>.*?</think>\s*<answer>.*?</answer>\s*$", re.DOTALL)
+_THINK_THEN_ANSWER = re.compile(r"</think>\s*<answer>")
+
+
+def has_think_answer_shape(text: str) -> bool:
+    """``THINK_ANSWER_RE.match(text)`` in linear time (the backtracking regex is quadratic on hostile text)."""
+    body = text.strip()
+    if not (body.startswith("<think>") and body.endswith("</answer>")):
+        return False
+    hinge = _THINK_THEN_ANSWER.search(body, len("<think>"))
+    return hinge is not None and hinge.end() <= len(body) - len("</answer>")
 
 _KINDS = ("program", "diagnosis")
 
@@ -43,9 +54,12 @@ class FormatReward(Reward):
         scores: list[float | None] = []
         reasons: list[str | None] = []
         for text, p in zip(batch.completions, parsed):
-            if self.require_tags and not THINK_ANSWER_RE.match(text):
+            if self.require_tags and not has_think_answer_shape(text):
                 scores.append(0.0)
                 reasons.append("not of the form <think>...</think><answer>...</answer>")
+            elif self.kind == "program" and p.ok and self.fmt != "auto" and p.format != self.fmt:
+                scores.append(0.0)  # parsed once, in the batch's format: the answer has another shape
+                reasons.append(f"the program is written in the {p.format} form; expected {self.fmt}")
             elif not p.ok:
                 probs = getattr(p, "problems", None) or []
                 first = probs[0] if probs else None

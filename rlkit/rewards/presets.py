@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from rlkit.rewards.base import Reward
 from rlkit.rewards.combinators import WeightedSum
-from rlkit.rewards.diagnosis import DEFAULT_REFERENCE_COLUMN, DescriptionSimilarityReward, TypeAccuracyReward
+from rlkit.rewards.diagnosis_match import (
+    DEFAULT_REFERENCE_COLUMN,
+    DescriptionSimilarityReward,
+    TypeAccuracyReward,
+)
 from rlkit.rewards.format import FormatReward
+from rlkit.rewards.protocol import Reward
 from rlkit.rewards.similarity import ImageSimilarityReward
 
 __all__ = ["editrefiner_reasoning_reward", "agentic_retoucher_reasoning_reward", "retouchiq_policy_reward",

@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from rlkit.rewards.base import SOURCE_IMAGE_COLUMNS, Reward, RewardBatch, RewardResult
+from rlkit.rewards.batch import SOURCE_IMAGE_COLUMNS, RewardBatch
+from rlkit.rewards.protocol import Reward, RewardResult
 
 __all__ = ["RegionAgreementReward", "REGION_METRICS", "boxes_from_text", "boxes_to_mask"]
 

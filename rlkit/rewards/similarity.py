@@ -14,6 +14,11 @@ metric         raw value                                reward
 ``delta_e76``  mean CIE76 colour difference             ``exp(-0.015 * ΔE)`` (JarvisArt's term)
 ``delta_e2000`` mean CIEDE2000 colour difference         ``exp(-0.015 * ΔE)``
 =============  =======================================  ==========================================
+
+:class:`ImageImprovementReward` scores the *improvement* over the unedited source instead,
+``(d(source, target) - d(edit, target)) / d(source, target)`` for a distance ``d`` (l1, l2, ΔE): 0 for
+the identity edit, 1 for the expert edit, negative for an edit that moves away from the target. A
+similarity of ``1 - L1`` cannot tell a null edit from a good one (both score ~0.95 on typical photos).
 """
 
 from __future__ import annotations
@@ -21,22 +26,19 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from rlkit.rewards.base import (
-    OUTPUT_IMAGE_COLUMNS,
-    SOURCE_IMAGE_COLUMNS,
-    TARGET_IMAGE_COLUMNS,
-    Reward,
-    RewardBatch,
-    RewardResult,
-)
+from rlkit.rewards.batch import OUTPUT_IMAGE_COLUMNS, SOURCE_IMAGE_COLUMNS, TARGET_IMAGE_COLUMNS, RewardBatch
 from rlkit.rewards.images import as_tensors
+from rlkit.rewards.protocol import Reward, RewardResult
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["ImageSimilarityReward", "IMAGE_METRICS", "similarity_from_metric"]
+__all__ = ["ImageSimilarityReward", "ImageImprovementReward", "IMAGE_METRICS", "DISTANCE_METRICS",
+           "similarity_from_metric"]
 
 IMAGE_METRICS = ("l1", "l2", "psnr", "ssim", "delta_e76", "delta_e2000")
+#: the metrics that are distances (0 = identical): the ones an improvement over the source is measured in
+DISTANCE_METRICS = ("l1", "l2", "delta_e76", "delta_e2000")
 
 
 def similarity_from_metric(metric: str, value: float, *, psnr_max: float = 50.0, delta_e_scale: float = 0.015) -> float:
@@ -104,4 +106,69 @@ class ImageSimilarityReward(Reward):
             for (i, _, _), v in zip(items, vals.tolist()):
                 scores[i] = similarity_from_metric(self.metric, float(v), psnr_max=self.psnr_max,
                                                    delta_e_scale=self.delta_e_scale)
+        return RewardResult(scores, reasons=reasons)
+
+
+class ImageImprovementReward(Reward):
+    """Relative improvement of the edit over the unedited source, measured as a distance to the target:
+    ``(d(source, target) - d(edit, target)) / d(source, target)``, clipped to ``[-clip, 1]``.
+
+    The identity edit scores 0 and the expert edit 1, so a policy cannot earn reward by doing nothing.
+    A program that did not parse leaves the image unedited and scores 0 (its reason says so); a sample
+    whose source already equals its target scores None (nothing to improve). ``d`` is one of
+    ``DISTANCE_METRICS``.
+    """
+
+    def __init__(self, metric: str = "l1", *, fmt: str | None = None, clip: float = 1.0,
+                 name: str | None = None) -> None:
+        if metric not in DISTANCE_METRICS:
+            raise ValueError(f"ImageImprovementReward: metric={metric!r}; expected a distance, one of "
+                             f"{DISTANCE_METRICS}")
+        if not clip > 0:
+            raise ValueError(f"ImageImprovementReward: clip must be > 0, got {clip}")
+        self.metric, self.fmt, self.clip = metric, fmt, float(clip)
+        self.name = name or f"improvement_{metric}"
+        self.required_columns = ("|".join(TARGET_IMAGE_COLUMNS), "|".join(SOURCE_IMAGE_COLUMNS))
+
+    def compute(self, batch: RewardBatch) -> RewardResult:
+        import torch
+
+        from rlkit import metrics
+
+        n = len(batch)
+        sources, targets = batch.source_images, batch.target_images
+        outputs = batch.output_images(self.fmt)
+        scores: list[float | None] = [None] * n
+        reasons: list[str | None] = [None] * n
+        srcs = as_tensors([s if t is not None else None for s, t in zip(sources, targets)], what="source image")
+        tgts = as_tensors([t if s is not None else None for s, t in zip(sources, targets)], what="target image")
+        rendered = batch.find_column(OUTPUT_IMAGE_COLUMNS) is None
+        outs = as_tensors([o if s is not None and t is not None else None
+                           for o, s, t in zip(outputs, sources, targets)], what="edited image", check=not rendered)
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i in range(n):
+            if srcs[i] is None or tgts[i] is None:
+                reasons[i] = "no target image" if targets[i] is None else "no source image"
+                continue
+            if srcs[i].shape != tgts[i].shape:
+                raise ValueError(f"{self.name}: sample {i}: source is {tuple(srcs[i].shape[1:])} (HxW) but the "
+                                 f"target is {tuple(tgts[i].shape[1:])}; resize targets to the source size")
+            if outs[i] is not None and outs[i].shape != srcs[i].shape:
+                raise ValueError(f"{self.name}: sample {i}: edited image is {tuple(outs[i].shape[1:])} (HxW) but "
+                                 f"the source is {tuple(srcs[i].shape[1:])}")
+            groups.setdefault((srcs[i].shape[1], srcs[i].shape[2]), []).append(i)
+        fn = getattr(metrics, self.metric)
+        for idx in groups.values():
+            src = torch.stack([srcs[i] for i in idx])
+            tgt = torch.stack([tgts[i] for i in idx])
+            out = torch.stack([outs[i] if outs[i] is not None else srcs[i] for i in idx]).clamp(0, 1)
+            with torch.no_grad():
+                d_src, d_out = fn(src, tgt).tolist(), fn(out, tgt).tolist()
+            for i, ds, do in zip(idx, d_src, d_out):
+                if ds <= 1e-12:
+                    reasons[i] = "the source already equals the target: nothing to improve"
+                    continue
+                scores[i] = min(1.0, max(-self.clip, (ds - do) / ds))
+                if outs[i] is None:
+                    reasons[i] = "no edited image (program did not parse): the unedited source scores 0"
         return RewardResult(scores, reasons=reasons)

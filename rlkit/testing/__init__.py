@@ -1,13 +1,12 @@
 """Tiny local models for tests, CI and the quickstart: built in seconds, cached, no download.
 
 ``tiny_model_path(kind)`` returns a directory loadable with the ordinary ``from_pretrained`` calls
-(kinds in ``TINY_KINDS``). Importing this package registers image-only Qwen-VL processors with
-``AutoProcessor`` so the tiny VLM dirs load without torchvision (see ``rlkit.testing.processors``).
+(kinds in ``TINY_KINDS``); for a VLM kind it also registers the image-only Qwen-VL processors with
+``AutoProcessor`` so the folder loads without torchvision (see ``rlkit.policies.loading``).
+``resolve_model_name("tiny:<kind>")`` turns the ``tiny:`` names recipes and the CLI accept into such a path.
 """
 
-from .cache import RECIPE_VERSION, TINY_KINDS, build_tiny_model, cache_root, recipe_hash, tiny_model_path
-from .corpus import CORPUS
-from .processors import (
+from rlkit.policies.loading import (
     ImageOnlyQwen2_5_VLProcessor,
     ImageOnlyQwen2VLProcessor,
     ImageOnlyQwen3VLProcessor,
@@ -15,10 +14,23 @@ from .processors import (
     register_processors,
 )
 
+from .cache import (
+    RECIPE_VERSION,
+    TINY_KINDS,
+    TINY_PREFIX,
+    build_tiny_model,
+    cache_root,
+    recipe_hash,
+    resolve_model_name,
+    tiny_model_path,
+)
+from .corpus import CORPUS
+
 __all__ = [
     "CORPUS",
     "RECIPE_VERSION",
     "TINY_KINDS",
+    "TINY_PREFIX",
     "ImageOnlyQwen2VLProcessor",
     "ImageOnlyQwen2_5_VLProcessor",
     "ImageOnlyQwen3VLProcessor",
@@ -27,5 +39,6 @@ __all__ = [
     "load_processor",
     "recipe_hash",
     "register_processors",
+    "resolve_model_name",
     "tiny_model_path",
 ]

@@ -21,6 +21,8 @@ from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
+from rlkit.policies.loading import register_processors
+
 from . import diffusion, perception, vlm
 from .corpus import CORPUS
 
@@ -136,11 +138,13 @@ def tiny_model_path(kind: str, cache_dir: str | Path | None = None, *, seed: int
     """Directory of the cached tiny ``kind`` model, building it once if needed (seconds).
 
     Load it with the ordinary calls, e.g. ``AutoModelForImageTextToText.from_pretrained(p)`` and
-    ``rlkit.testing.load_processor(p)`` for the VLMs, ``DiffusionPipeline.from_pretrained(p)`` for
-    ``"sd_inpaint"`` / ``"flux_fill"``, ``rlkit.policies.load_saliency_net(p)`` for ``"saliency_text"`` /
-    ``"saliency_vlm"``. Safe to call from concurrent processes.
+    ``rlkit.policies.load_processor(p)`` (or ``AutoProcessor``: the image-only Qwen-VL processors are
+    registered here) for the VLMs, ``DiffusionPipeline.from_pretrained(p)`` for ``"sd_inpaint"`` /
+    ``"flux_fill"``, ``rlkit.policies.load_saliency_net(p)`` for ``"saliency_text"`` / ``"saliency_vlm"``.
+    Safe to call from concurrent processes.
     """
     _check_kind(kind)
+    register_processors()
     root = cache_root(cache_dir) / "tiny"
     final = root / f"{kind}-{recipe_hash(kind, seed)}"
     if (final / _MANIFEST).is_file():
@@ -163,4 +167,23 @@ def tiny_model_path(kind: str, cache_dir: str | Path | None = None, *, seed: int
     return final
 
 
-__all__ = ["RECIPE_VERSION", "TINY_KINDS", "build_tiny_model", "cache_root", "recipe_hash", "tiny_model_path"]
+TINY_PREFIX = "tiny:"
+
+
+def resolve_model_name(name_or_path: str) -> str:
+    """``"tiny:<kind>"`` -> the cached tiny model folder (built once, no download); anything else unchanged.
+
+    Entry points (the CLI, the recipe scripts, the quickstart demo) call this so ``tiny:`` names work in
+    configs; library code takes real paths and hub ids only.
+    """
+    if isinstance(name_or_path, str) and name_or_path.startswith(TINY_PREFIX):
+        kind = name_or_path[len(TINY_PREFIX):]
+        if kind not in TINY_KINDS:
+            raise ValueError(f"model_name_or_path={name_or_path!r}: unknown tiny kind {kind!r}; "
+                             f"choose one of {sorted(TINY_KINDS)}")
+        return str(tiny_model_path(kind))
+    return name_or_path
+
+
+__all__ = ["RECIPE_VERSION", "TINY_KINDS", "TINY_PREFIX", "build_tiny_model", "cache_root", "recipe_hash",
+           "resolve_model_name", "tiny_model_path"]

@@ -1,7 +1,7 @@
 """Tiny Qwen-VL policies and a tiny text-only causal LM (random seeded weights, local tokenizer).
 
 Each builder writes a directory that the ordinary calls load: ``AutoModelForImageTextToText`` +
-``AutoProcessor`` (after ``import rlkit.testing``; see ``processors``) for the VLMs, and
+``AutoProcessor`` (after ``tiny_model_path``; see ``rlkit.policies.loading``) for the VLMs, and
 ``AutoModelForCausalLM`` + ``AutoTokenizer`` for ``"text"``.
 
 Chat template: all three VLM kinds use trl's shipped Qwen3-VL template text, byte for byte
@@ -175,7 +175,8 @@ def build_vlm(kind: str, out_dir: str | Path, seed: int = 0) -> Path:
     import torch
     from transformers import AutoModelForImageTextToText, GenerationConfig
 
-    from .processors import PROCESSOR_CLASSES
+    from rlkit.policies.loading import PROCESSOR_CLASSES
+
     from .tokenizers import qwen_tokenizer
 
     out = Path(out_dir)

@@ -9,20 +9,23 @@ Heavy libraries (trl, transformers, datasets) are imported inside functions, exc
 """
 
 from rlkit.envs import RetouchEnvReward, env_rows_from_trl
-from rlkit.train.generate import generate_texts
-from rlkit.train.models import is_adapter_dir, load_policy, load_processing_class, resolve_model_path
-from rlkit.train.plots import reward_history, save_image_grid, save_reward_curve
-from rlkit.train.prompts import (
+from rlkit.policies import (
     REASONER_SYSTEM_PROMPT,
     RETOUCHER_SYSTEM_PROMPT,
     DatasetColumnError,
+    is_adapter_dir,
+    load_policy,
+    load_processing_class,
     reasoner_completion,
     reasoner_prompt,
     reasoner_rows,
+    resolve_model_path,
     retoucher_completion,
     retoucher_prompt,
     retoucher_rows,
 )
+from rlkit.train.generate import generate_texts
+from rlkit.train.plots import reward_history, save_image_grid, save_reward_curve
 from rlkit.train.quickstart import QuickstartConfig, QuickstartResult, build_quickstart_rows, run_quickstart
 from rlkit.train.recipe_data import load_rows
 from rlkit.train.stages import init_distributed_for_deepspeed, train_grpo, train_sft

@@ -52,8 +52,10 @@ def save_reward_curve(path: str | Path, steps: Sequence[int], rewards: Sequence[
 
 
 def save_image_grid(path: str | Path, rows: Sequence[Sequence[Any]], *, column_titles: Sequence[str],
-                    row_titles: Sequence[str] | None = None, cell: int = 128) -> Path:
-    """A labelled grid of PIL images (rows x columns), each cell resized to ``cell`` pixels."""
+                    row_titles: Sequence[str] | None = None, captions: Sequence[Sequence[str]] | None = None,
+                    cell: int = 128) -> Path:
+    """A labelled grid of PIL images (rows x columns), each cell resized to ``cell`` pixels, with an optional
+    caption under each image (e.g. the program text and its score)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -65,19 +67,25 @@ def save_image_grid(path: str | Path, rows: Sequence[Sequence[Any]], *, column_t
     for i, r in enumerate(rows):
         if len(r) != ncols:
             raise ValueError(f"save_image_grid: row {i} has {len(r)} images for {ncols} column titles")
+    if captions is not None and (len(captions) != len(rows) or any(len(c) != ncols for c in captions)):
+        raise ValueError("save_image_grid: captions must give one string per image")
     scale = cell / 100
-    fig, axes = plt.subplots(len(rows), ncols, figsize=(ncols * scale * 1.1, len(rows) * scale * 1.15),
+    lines = max((c.count("\n") + 1 for row in captions or [] for c in row), default=0)
+    height = scale * 1.15 + lines * 0.16
+    fig, axes = plt.subplots(len(rows), ncols, figsize=(ncols * scale * 1.1, len(rows) * height),
                              dpi=100, squeeze=False)
     for i, r in enumerate(rows):
         for j, im in enumerate(r):
             ax = axes[i][j]
-            ax.imshow(im.resize((cell, cell)) if hasattr(im, "resize") else im)
+            ax.imshow(im.resize((cell, cell), resample=0) if hasattr(im, "resize") else im)
             ax.set_xticks([])
             ax.set_yticks([])
             if i == 0:
-                ax.set_title(column_titles[j], fontsize=8)
+                ax.set_title(column_titles[j], fontsize=9)
             if j == 0 and row_titles:
-                ax.set_ylabel(row_titles[i], fontsize=7)
+                ax.set_ylabel(row_titles[i], fontsize=8)
+            if captions is not None:
+                ax.set_xlabel(captions[i][j], fontsize=7, family="monospace")
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

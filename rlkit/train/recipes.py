@@ -61,7 +61,7 @@ def _grm(script_args: RetoucherArguments) -> Any:
             raise RecipeConfigError("grm_base_url needs grm_model_name_or_path (the served model's name)")
         backend = OpenAIBackend(script_args.grm_base_url, script_args.grm_model_name_or_path)
     elif script_args.grm_model_name_or_path:
-        from rlkit.train.models import load_processing_class, resolve_model_path
+        from rlkit.policies import load_processing_class, resolve_model_path
 
         path = resolve_model_path(script_args.grm_model_name_or_path)
         backend = TransformersBackend(path, load_processing_class(path))
@@ -95,7 +95,7 @@ def _run_two_stage(script_args: RecipeArguments, grpo_args: Any, model_args: Any
                    callbacks: list[Any] | None = None) -> dict[str, Any]:
     from trl import get_peft_config
 
-    from rlkit.train.models import is_adapter_dir, load_policy, load_processing_class, resolve_model_path
+    from rlkit.policies import is_adapter_dir, load_policy, load_processing_class, resolve_model_path
     from rlkit.train.recipe_data import load_rows
     from rlkit.train.stages import end_stage, train_grpo, train_sft
 
@@ -154,7 +154,7 @@ def run_retoucher(script_args: RetoucherArguments, grpo_args: Any, model_args: A
                   callbacks: list[Any] | None = None) -> dict[str, Any]:
     """Run the retoucher recipe's stages; returns paths, step counts and log histories (and the GRPO trainer)."""
     from rlkit.envs import RetouchEnvReward
-    from rlkit.train.prompts import retoucher_rows
+    from rlkit.policies import retoucher_rows
 
     fmt = script_args.program_format
 
@@ -174,8 +174,8 @@ def run_retoucher(script_args: RetoucherArguments, grpo_args: Any, model_args: A
 def run_reasoner(script_args: ReasonerArguments, grpo_args: Any, model_args: Any, *,
                  callbacks: list[Any] | None = None) -> dict[str, Any]:
     """Run the reasoning-agent recipe's stages; returns paths, step counts and log histories."""
+    from rlkit.policies import reasoner_rows
     from rlkit.rewards import to_trl_reward_funcs
-    from rlkit.train.prompts import reasoner_rows
 
     def to_rows(rows: list[dict[str, Any]], stage: str) -> list[dict[str, Any]]:
         return reasoner_rows(rows, stage=stage, boxes_in_prompt=script_args.boxes_in_prompt)

@@ -411,14 +411,14 @@ def saliency_datasets(script: SaliencyScriptArguments) -> tuple[Any, Any]:
 
 
 def build_saliency_model(script: SaliencyScriptArguments) -> Any:
-    """The net to train: loaded from ``model_name_or_path`` (``tiny:<kind>`` builds the tiny one), or new on
+    """The net to train: loaded from ``model_name_or_path`` (entry points resolve ``tiny:<kind>`` names), or new on
     pretrained encoders (text net) / a pretrained Qwen-VL backbone (VLM net) with ``net_config`` overrides."""
     from rlkit.policies import TextSaliencyNet, VLMSaliencyNet, load_saliency_net
 
     dtype = getattr(torch, script.dtype) if script.dtype else None
     overrides = dict(script.net_config or {})
     if script.model_name_or_path:
-        from rlkit.train.models import resolve_model_path
+        from rlkit.policies import resolve_model_path
 
         model = load_saliency_net(resolve_model_path(script.model_name_or_path), dtype=dtype)
         expected = TextSaliencyNet if script.net == "text" else VLMSaliencyNet

@@ -12,6 +12,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from transformers import Trainer
+from trl import GRPOTrainer, SFTTrainer
+
+from rlkit.train.progress import quiet_third_party, use_rich_progress
+
 __all__ = ["init_distributed_for_deepspeed", "train_sft", "train_grpo", "is_main_process", "end_stage",
            "finish_run"]
 
@@ -131,17 +136,11 @@ def _restore_full_weights(trainer: Any, checkpoint: str | bool | None) -> None:
     del loaded
 
 
-def train_sft(model: Any, train_dataset: Any, args: Any, *, processing_class: Any = None,
-              peft_config: Any = None, callbacks: Sequence[Any] | None = None,
-              resume_from_checkpoint: str | bool | None = None, save_dir: str | None = None) -> Any:
-    """Stage 1: supervised fine-tuning with trl's SFTTrainer; saves model/adapter + processor to ``save_dir``
-    (default ``args.output_dir``). Returns the trainer."""
-    from trl import SFTTrainer
-
-    init_distributed_for_deepspeed()
-    _point_deepspeed_at(args)
-    trainer = SFTTrainer(model=model, args=args, train_dataset=train_dataset, processing_class=processing_class,
-                         peft_config=peft_config, callbacks=list(callbacks or []))
+def _run_stage(trainer: Trainer, args: Any, processing_class: Any, progress: str | None,
+               resume_from_checkpoint: str | bool | None, save_dir: str | None) -> Trainer:
+    """Train (resuming if asked), then save the model/adapter and the processor to ``save_dir``."""
+    if progress:
+        use_rich_progress(trainer, progress)
     resume = _resume_arg(resume_from_checkpoint, args.output_dir)
     _restore_full_weights(trainer, resume)
     trainer.train(resume_from_checkpoint=resume)
@@ -150,26 +149,32 @@ def train_sft(model: Any, train_dataset: Any, args: Any, *, processing_class: An
     if processing_class is not None and trainer.is_world_process_zero():
         processing_class.save_pretrained(out)
     return trainer
+
+
+def train_sft(model: Any, train_dataset: Any, args: Any, *, processing_class: Any = None,
+              peft_config: Any = None, callbacks: Sequence[Any] | None = None,
+              resume_from_checkpoint: str | bool | None = None, save_dir: str | None = None,
+              progress: str | None = "SFT") -> SFTTrainer:
+    """Stage 1: supervised fine-tuning with trl's SFTTrainer; saves model/adapter + processor to ``save_dir``
+    (default ``args.output_dir``). ``progress`` titles the rich progress bar (None: trl's own output)."""
+    quiet_third_party()
+    init_distributed_for_deepspeed()
+    _point_deepspeed_at(args)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=train_dataset, processing_class=processing_class,
+                         peft_config=peft_config, callbacks=list(callbacks or []))
+    return _run_stage(trainer, args, processing_class, progress, resume_from_checkpoint, save_dir)
 
 
 def train_grpo(model: Any, reward_funcs: Any, train_dataset: Any, args: Any, *, processing_class: Any = None,
                peft_config: Any = None, callbacks: Sequence[Any] | None = None,
                resume_from_checkpoint: str | bool | None = None, save_dir: str | None = None,
-               **trainer_kwargs: Any) -> Any:
+               progress: str | None = "GRPO", **trainer_kwargs: Any) -> GRPOTrainer:
     """Stage 2: GRPO with trl's GRPOTrainer; resumes from a checkpoint (step count, optimizer, scheduler and
     RNG continue); saves the final policy + processor to ``save_dir`` (default ``args.output_dir``)."""
-    from trl import GRPOTrainer
-
+    quiet_third_party()
     init_distributed_for_deepspeed()
     _point_deepspeed_at(args)
     trainer = GRPOTrainer(model=model, reward_funcs=reward_funcs, args=args, train_dataset=train_dataset,
                           processing_class=processing_class, peft_config=peft_config,
                           callbacks=list(callbacks or []), **trainer_kwargs)
-    resume = _resume_arg(resume_from_checkpoint, args.output_dir)
-    _restore_full_weights(trainer, resume)
-    trainer.train(resume_from_checkpoint=resume)
-    out = save_dir or args.output_dir
-    trainer.save_model(out)
-    if processing_class is not None and trainer.is_world_process_zero():
-        processing_class.save_pretrained(out)
-    return trainer
+    return _run_stage(trainer, args, processing_class, progress, resume_from_checkpoint, save_dir)

@@ -289,12 +289,12 @@ def test_cuda_matches_cpu(img):  # pragma: no cover - runs where a GPU is presen
 
 
 def test_compile_falls_back_to_eager_when_compiling_fails(img, monkeypatch):
-    import rlkit.ops.engine as eng
+    import rlkit.ops.compiled as compiled
 
     def broken(*a, **k):
         raise RuntimeError("no compiler here")
 
-    monkeypatch.setattr(eng, "_COMPILED", {})
+    monkeypatch.setattr(compiled, "_COMPILED", {})
     monkeypatch.setattr(torch, "compile", broken)
     p = EditProgram({"exposure": 0.3, "clarity": 20})
     assert torch.equal(apply_program(img, p, compile=True), apply_program(img, p))
@@ -307,7 +307,7 @@ def test_compile_helper_ops_are_valid_custom_ops():
     the eager calls, with gradients, and pass torch.library's consistency checks."""
     import torch.nn.functional as F
 
-    import rlkit.ops.engine  # noqa: F401 - registers the ops
+    import rlkit.ops.custom_ops  # noqa: F401 - registers the ops
 
     y = torch.rand(2, 1, 5, 7, requires_grad=True)
     up = torch.ops.rlkit.upsample_bilinear(y, 10, 14)
@@ -334,7 +334,7 @@ def test_planar_render_matches_tensor_render(img, monkeypatch, with_curves):
     for every stage, local maps (incl. white balance) and per-image programs."""
     import functools
 
-    import rlkit.ops.engine as eng
+    import rlkit.ops.pipeline as pipeline
 
     curves = {"master": [(0, 10), (128, 140), (255, 245)], "blue": [(0, 0), (100, 90), (255, 255)]} \
         if with_curves else {}
@@ -344,7 +344,7 @@ def test_planar_render_matches_tensor_render(img, monkeypatch, with_curves):
     progs = [EditProgram(_every_slider(0.3), curves=curves, local=local),
              EditProgram(_every_slider(-0.25), curves=curves)]
     ref = apply_program(img, progs)
-    monkeypatch.setattr(eng, "_render", functools.partial(eng._render, planar=True))
+    monkeypatch.setattr(pipeline, "render", functools.partial(pipeline.render, planar=True))
     out = apply_program(img, progs)
     assert (out - ref).abs().max() < 1e-5  # float32 rounding of reordered sums
     assert (out - img).abs().max() > 0.05  # the programs really do something
@@ -383,7 +383,7 @@ def test_compiled_fast_transfer_guards():  # pragma: no cover - opt-in
 def test_gaussian_blur_matches_scipy_and_fused_variant():
     from scipy.ndimage import gaussian_filter
 
-    from rlkit.ops.engine import _shift_blur, gaussian_blur
+    from rlkit.ops.blur import _shift_blur, gaussian_blur
 
     y = torch.rand(2, 1, 20, 30, generator=torch.Generator().manual_seed(5))
     for sigma in (0.8, 1.5, 2.0):
@@ -398,7 +398,7 @@ def test_gaussian_blur_matches_scipy_and_fused_variant():
 def test_eager_render_in_groups_of_images_equals_one_batched_render(monkeypatch, group_pixels):
     # eager renders run over groups of images (fewer page faults); groups of 1 and of 2 images (a short last
     # group) must give the batched result: per-image values, blur radii, local masks, curves and grain
-    import rlkit.ops.engine as eng
+    import rlkit.ops.pipeline as pipeline
 
     x = torch.rand(5, 3, 24, 20, generator=torch.Generator().manual_seed(7))
     base = {"exposure": 0.4, "contrast": 30, "shadows": 25, "clarity": 40, "sharpening": 50, "vignette_amount": -30,
@@ -408,7 +408,7 @@ def test_eager_render_in_groups_of_images_equals_one_batched_render(monkeypatch,
              for i in range(5)]
     progs[3] = EditProgram.from_dict({**base, "tone_curve": {"master": [[0, 20], [128, 140], [255, 240]]}})
     whole = apply_program(x, progs, seed=[1, 2, 3, 4, 5])
-    monkeypatch.setattr(eng, "_GROUP_PIXELS", group_pixels)
+    monkeypatch.setattr(pipeline, "GROUP_PIXELS", group_pixels)
     grouped = apply_program(x, progs, seed=[1, 2, 3, 4, 5])
     assert torch.allclose(grouped, whole, atol=1e-6)
     assert not torch.equal(grouped[0], grouped[1])  # the per-image parameters really differ
@@ -464,7 +464,7 @@ def test_large_sigma_blur_sees_every_row_and_column():
     # last h % f rows): compare with scipy's Gaussian with replicated borders ("nearest"), in float64
     from scipy.ndimage import gaussian_filter
 
-    from rlkit.ops.engine import gaussian_blur
+    from rlkit.ops.blur import gaussian_blur
 
     def ref(x, s):
         return np.stack([gaussian_filter(x[i, 0].double().numpy(), s, mode="nearest", truncate=3.0)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-import rlkit.ops.engine as eng
-from rlkit.ops import EditProgram, LocalAdjustment, TensorMask, apply_params, apply_program
+import rlkit.ops.fused as fused
+from rlkit.ops import EditProgram, LocalAdjustment, TensorMask, apply_params, apply_program, lut, stages
 
 
 def _decode(x: np.ndarray) -> np.ndarray:  # IEC 61966-2-1, written out independently of rlkit
@@ -21,15 +21,15 @@ def unfused(monkeypatch):
     """Call ``fn()`` with the fused path switched off (the full stage-by-stage pipeline)."""
     def run(fn):
         with monkeypatch.context() as m:
-            m.setattr(eng, "_fusible", lambda *a: False)
+            m.setattr(fused, "fusible", lambda *a: False)
             return fn()
     return run
 
 
 def _spy(monkeypatch, name: str) -> list:
-    """Count the calls of engine function ``name`` (which still runs): the list grows by one per call."""
-    calls, real = [], getattr(eng, name)
-    monkeypatch.setattr(eng, name, lambda *a: calls.append(1) or real(*a))
+    """Count the calls of fused-path function ``name`` (which still runs): the list grows by one per call."""
+    calls, real = [], getattr(fused, name)
+    monkeypatch.setattr(fused, name, lambda *a: calls.append(1) or real(*a))
     return calls
 
 
@@ -52,7 +52,7 @@ PROGRAMS = [
 def test_fused_matches_unfused_pipeline(d, unfused, monkeypatch):
     x = _sweep()
     p = EditProgram.from_dict(d)
-    calls = _spy(monkeypatch, "_fused_tables")
+    calls = _spy(monkeypatch, "tables")
     fused = apply_program(x, p)
     assert calls, "a pointwise-only program must take the fused path"
     ref = unfused(lambda: apply_program(x, p))
@@ -86,7 +86,7 @@ def test_out_of_domain_inputs_take_the_exact_path(unfused):
     assert torch.equal(apply_program(hot, p), unfused(lambda: apply_program(hot, p)))
     nan = x.clone()
     nan[0, 1, 2, 3] = float("nan")
-    assert not eng._fusible(nan, eng._Params(1, x.device, {"exposure": torch.tensor(-1.0)}, {}), None)
+    assert not fused.fusible(nan, stages.Params(1, x.device, {"exposure": torch.tensor(-1.0)}, {}), None)
     neg = x.clone()
     neg[0, 2, 1, 1] = -0.3  # below black is exact on the LUT: the pipeline maps it to black like 0
     assert (apply_program(neg, p) - unfused(lambda: apply_program(neg, p))).abs().max() < 1e-5
@@ -95,10 +95,10 @@ def test_out_of_domain_inputs_take_the_exact_path(unfused):
 
 def test_non_pointwise_programs_are_not_fused():
     x = torch.rand(1, 3, 8, 8)
-    P = eng._Params(1, x.device, {"exposure": torch.tensor(0.5), "contrast": torch.tensor(20.0)}, {})
-    assert not eng._fusible(x, P, None)  # contrast acts on luminance: not a per-channel 1-D map
-    local = eng._Params(1, x.device, {"exposure": torch.tensor(0.5)}, {"exposure": torch.ones(1, 1, 8, 8)})
-    assert not eng._fusible(x, local, None)
+    P = stages.Params(1, x.device, {"exposure": torch.tensor(0.5), "contrast": torch.tensor(20.0)}, {})
+    assert not fused.fusible(x, P, None)  # contrast acts on luminance: not a per-channel 1-D map
+    local = stages.Params(1, x.device, {"exposure": torch.tensor(0.5)}, {"exposure": torch.ones(1, 1, 8, 8)})
+    assert not fused.fusible(x, local, None)
     # a local exposure still renders (unfused) and equals the global one when the mask is full
     p = EditProgram({"exposure": 0.5}, local=[LocalAdjustment(TensorMask(torch.ones(8, 8)), {"exposure": 0.5})])
     assert torch.allclose(apply_program(x, p), apply_program(x, EditProgram({"exposure": 1.0})), atol=1e-5)
@@ -144,16 +144,16 @@ def test_tail_lut_matches_exact_encode_and_curves(d, monkeypatch):
     # non-pointwise programs with point curves: clamp + encode + curves run as one sqrt-spaced 1-D table
     x = torch.cat([_sweep()[..., :4096].reshape(2, 3, 64, 64), torch.rand(2, 3, 64, 64)], dim=3)
     p = EditProgram.from_dict(d)
-    calls = _spy(monkeypatch, "_tail_tables")
+    calls = _spy(monkeypatch, "tail_tables")
     fast = apply_program(x, p)
     assert calls, "a program with curves must take the tail LUT when no gradient is recorded"
-    monkeypatch.setattr(eng, "_tail_tables", lambda *a: None)  # None = the exact encode + curve lookups
+    monkeypatch.setattr(fused, "tail_tables", lambda *a: None)  # None = the exact encode + curve lookups
     exact = apply_program(x, p)
     assert (fast - exact).abs().max() < 1e-5
 
 
 def test_tail_lut_not_used_when_gradients_are_recorded(monkeypatch):
-    monkeypatch.setattr(eng, "_tail_tables", lambda *a: pytest.fail("tail LUT used while recording gradients"))
+    monkeypatch.setattr(fused, "tail_tables", lambda *a: pytest.fail("tail LUT used while recording gradients"))
     x = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(5))
     ev = torch.tensor(0.2, requires_grad=True)
     apply_params(x, {"exposure": ev, "contrast": 10.0}, curves={"master": [(0, 0), (128, 150), (255, 255)]}
@@ -190,15 +190,15 @@ def test_fused_compiled_matches_eager():  # pragma: no cover - opt-in
 def test_chunked_eager_lookup_equals_the_one_shot_lookup(monkeypatch, sqrt):
     # the eager lookup runs in chunks through reused buffers; a non-contiguous image takes the one-shot path.
     # Chunks of 1024 pixels over 3 x 1500 pixels: a short last chunk, and values outside [0, top] clamped.
-    monkeypatch.setattr(eng, "_LUT_CHUNK", 1)
+    monkeypatch.setattr(lut, "LUT_CHUNK", 1)
     g = torch.Generator().manual_seed(0)
     x = torch.rand(2, 3, 30, 50, generator=g) * 1.4 - 0.2
     top = torch.ones(2, 3, 1) if sqrt else torch.tensor([[[1.0], [0.8], [0.5]], [[1.0], [0.9], [0.7]]])
     vals = torch.rand(2, 3, 65, generator=g)
     slope = torch.cat([vals[..., 1:] - vals[..., :-1], torch.zeros(2, 3, 1)], dim=-1)
-    chunked = eng._lut_lerp(x, top, vals, slope, sqrt=sqrt)
+    chunked = lut.lut_lerp(x, top, vals, slope, sqrt=sqrt)
     strided = x.transpose(2, 3).contiguous().transpose(2, 3)  # same values, not contiguous
-    one_shot = eng._lut_lerp(strided, top, vals, slope, sqrt=sqrt)
+    one_shot = lut.lut_lerp(strided, top, vals, slope, sqrt=sqrt)
     assert torch.equal(chunked, one_shot)
 
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
+from rlkit.cli_retouch import register as register_retouch
 from rlkit.ops import (
     EditProgram,
     ProgramError,
@@ -69,8 +70,10 @@ def test_import_lightroom_style_sidecar():
     la = p.local[0]
     assert la.params == {"exposure": 1.0}  # LocalExposure2012 0.25 x 4 EV
     assert (la.mask.cx, la.mask.cy, la.mask.rx, la.mask.ry, la.mask.feather) == (0.5, 0.4, 0.2, 0.2, 75)
-    assert {"LensProfileEnable", "AutoLateralCA", "WhiteBalance"} <= set(imp.ignored)
-    assert "MaskGroupBasedCorrections[0].LocalToningHue" in imp.ignored
+    # AutoLateralCA="0" and a zero LocalToningHue change nothing; the lens profile does, and rlkit has none
+    assert {"AutoLateralCA", "Version", "HasSettings", "MaskGroupBasedCorrections[0].LocalToningHue"} <= \
+        set(imp.ignored)
+    assert imp.unsupported == ["LensProfileEnable=1.0"] and "LensProfileEnable" in imp.warnings[0]
 
 
 def test_xmp_round_trip_and_unsupported_report(tmp_path):
@@ -122,7 +125,9 @@ def test_to_tensor_to_pil_round_trip():
 
 def _run(argv):
     parser = argparse.ArgumentParser()
-    register(parser.add_subparsers(dest="command"))
+    sub = parser.add_subparsers(dest="command")
+    register(sub)
+    register_retouch(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 
@@ -169,13 +174,15 @@ def test_calibration_and_lens_keys_are_not_hsl_or_vignette():
         'crs:SaturationAdjustmentRed="-40" crs:HueAdjustmentBlue="+25" crs:PostCropVignetteAmount="-30" '
         'crs:VignetteAmount="0" crs:VignetteMidpoint="50" crs:ShadowTint="0" crs:RedHue="0" crs:RedSaturation="0" '
         'crs:GreenHue="0" crs:GreenSaturation="0" crs:BlueHue="0" crs:BlueSaturation="+15"'))
-    assert imp.program == EditProgram({"hsl_saturation_red": -40, "hsl_hue_blue": 25, "vignette_amount": -30})
-    assert {"VignetteAmount", "VignetteMidpoint", "ShadowTint", "RedHue", "BlueSaturation"} <= set(imp.ignored)
-    # our own snake_case aliases keep working; the Lightroom spelling gets an explanation
+    assert imp.program == EditProgram({"hsl_saturation_red": -40, "hsl_hue_blue": 25, "vignette_amount": -30,
+                                       "calibration_blue_saturation": 15})
+    assert {"VignetteAmount", "VignetteMidpoint"} <= set(imp.ignored) and not imp.unsupported
+    # our own snake_case aliases keep working; Lightroom's exact spelling is calibration
     assert EditProgram.from_dict({"red_hue": 10, "vignette_amount": -20}) == \
         EditProgram({"hsl_hue_red": 10, "vignette_amount": -20})
-    with pytest.raises(ProgramError, match="'BlueSaturation' is a Lightroom camera-calibration"):
-        EditProgram.from_dict({"BlueSaturation": 15})
+    assert EditProgram.from_dict({"BlueSaturation": 15}) == EditProgram({"calibration_blue_saturation": 15})
+    with pytest.raises(ProgramError, match="'VignetteAmount' is a Lightroom lens-correction setting"):
+        EditProgram.from_dict({"VignetteAmount": 15})
 
 
 def test_numeric_blend_modes_and_lightroom_11_invert_flags():

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from rlkit.policies import DatasetColumnError, reasoner_rows, retoucher_rows
 from rlkit.train.config import (
     ReasonerArguments,
     RecipeConfigError,
@@ -16,7 +17,6 @@ from rlkit.train.config import (
     parse_stages,
     sft_config_from,
 )
-from rlkit.train.prompts import DatasetColumnError, reasoner_rows, retoucher_rows
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 

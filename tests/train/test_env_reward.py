@@ -1,4 +1,4 @@
-"""RetouchEnvReward: completions executed in VectorRetouchEnv, scored against hand-computed references."""
+"""RetouchEnvReward: completions executed as environment steps, scored against hand-computed references."""
 
 from __future__ import annotations
 
@@ -34,10 +34,10 @@ def reward_fn():
 def test_reward_is_format_plus_one_minus_l1_to_the_target(reward_fn):
     src, target = _photo(0), _photo(0)
     # target = the photo itself: an exposure edit of +0.5 EV scores 1 + (1 - mean|exposed - photo|)
-    rewards, infos = reward_fn.score(["Too dark.\n{exposure=+0.5}"], [{"image": src, "target_image": target}])
+    rewards, batch = reward_fn.score(["Too dark.\n{exposure=+0.5}"], [{"image": src, "target_image": target}])
     expected_l1 = np.abs(_exposure_reference(src, 0.5) - np.asarray(target, dtype=np.float64) / 255).mean()
     assert rewards[0] == pytest.approx(1.0 + (1.0 - expected_l1), abs=5e-3)
-    assert bool(infos["valid"][0])
+    assert batch.rollouts[0].is_valid
 
 
 def test_malformed_and_hostile_completions_score_zero_and_are_never_executed(reward_fn, tmp_path):
@@ -51,23 +51,23 @@ def test_malformed_and_hostile_completions_score_zero_and_are_never_executed(rew
         "",
     ]
     rows = [{"image": src, "target_image": src}] * len(texts)
-    rewards, infos = reward_fn.score(texts, rows)
+    rewards, batch = reward_fn.score(texts, rows)
     assert not marker.exists()
     assert rewards[0] == rewards[1] == rewards[2] == rewards[4] == 0.0
     assert rewards[3] > 1.0                       # valid program: format 1 + similarity
-    assert [bool(v) for v in infos["valid"]] == [False, False, False, True, False]
-    assert infos["parse_problems"][2], "the out-of-range value is reported"
+    assert [r.is_valid for r in batch.rollouts] == [False, False, False, True, False]
+    assert "outside the allowed range" in batch.rollouts[2].problems[0].reason, "the out-of-range value is reported"
 
 
 def test_results_come_back_in_the_callers_order(reward_fn):
     """Valid and invalid completions interleaved: each reward belongs to its own row."""
     rows = [{"image": _photo(i), "target_image": _photo(i)} for i in range(4)]
     texts = ["nope", "{exposure=+0.0}", "still nope", "{exposure=-3.0}"]
-    rewards, infos = reward_fn.score(texts, rows)
+    rewards, batch = reward_fn.score(texts, rows)
     assert rewards[0] == 0.0 and rewards[2] == 0.0
     assert rewards[1] == pytest.approx(2.0, abs=1e-3)      # identity edit on target == source
     assert 1.0 < rewards[3] < rewards[1]
-    assert [bool(v) for v in infos["valid"]] == [False, True, False, True]
+    assert [r.is_valid for r in batch.rollouts] == [False, True, False, True]
 
 
 def test_trl_call_signature_logs_components(reward_fn):
@@ -82,7 +82,7 @@ def test_trl_call_signature_logs_components(reward_fn):
     assert out[0] == pytest.approx(2.0, abs=1e-3) and out[1] == 0.0
     name = reward_fn.__name__
     assert logged[f"rewards/{name}/valid_fraction"] == 0.5
-    assert logged[f"rewards/{name}/format"] == 1.0            # mean over the scored (valid) sample
+    assert logged[f"rewards/{name}/format"] == 0.5            # mean over both: the malformed one scores 0
 
 
 def test_rows_need_an_image_column():

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rlkit.policies import load_processor
 from rlkit.rewards.images import as_pil
 
 logger = logging.getLogger("rlkit.rewards.grm")
@@ -92,7 +93,7 @@ class TransformersBackend(GRMBackend):
             path = str(model)
             model = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
             if processor is None:
-                processor = _load_processor(path)
+                processor = load_processor(path)
         if processor is None:
             raise ValueError("TransformersBackend: pass `processor` when `model` is an already-loaded model")
         self.model = model.to(device).eval()
@@ -138,18 +139,6 @@ class TransformersBackend(GRMBackend):
                     logger.warning("TransformersBackend: generation failed for %d requests: %s", len(chunk), exc)
                     replies += [Reply(None, f"generation failed: {type(exc).__name__}: {exc}")] * len(chunk)
         return replies
-
-
-def _load_processor(path: str) -> Any:
-    try:
-        from rlkit.testing import load_processor
-    except ImportError:  # pragma: no cover - rlkit.testing is part of the package
-        load_processor = None
-    if load_processor is not None:
-        return load_processor(path)
-    from transformers import AutoProcessor
-
-    return AutoProcessor.from_pretrained(path)
 
 
 # ---------------------------------------------------------------------------------------------- HTTP

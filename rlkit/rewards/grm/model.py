@@ -20,16 +20,11 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from rlkit.rewards.base import (
-    SOURCE_IMAGE_COLUMNS,
-    TARGET_IMAGE_COLUMNS,
-    AsyncReward,
-    RewardBatch,
-    RewardResult,
-)
+from rlkit.rewards.batch import SOURCE_IMAGE_COLUMNS, TARGET_IMAGE_COLUMNS, RewardBatch
 from rlkit.rewards.grm.backends import GRMBackend, Reply
 from rlkit.rewards.grm.prompt import DEFAULT_TEMPLATE, SCORE_MAX, GRMParse, GRMTemplate, parse_grm_output
 from rlkit.rewards.images import as_pil
+from rlkit.rewards.protocol import AsyncReward, RewardResult
 
 logger = logging.getLogger("rlkit.rewards.grm")
 

@@ -14,8 +14,9 @@ Build with ``environment_factory=RetouchToolEnv.factory(reward=..., image_size=.
 needs a conversational ``prompt`` and the photo in ``image`` (trl's image column; also
 ``source_image``/``target_image``/``instruction`` and any reward columns). ``get_reward`` scores the
 final image with the configured rlkit reward; an episode with no successful tool call gets
-``invalid_reward`` (0.0); without a reward it returns None (trl ignores it), and
-:func:`environment_reward_func` scores all rollouts of a batch in one reward call instead.
+``invalid_reward`` (0.0); without a reward it returns None (trl ignores it), and the trl bridge with
+:class:`ToolEnvRollouts` scores all rollouts of a step in one reward call instead:
+``reward_funcs, weights = to_trl_reward_funcs(reward, executor=ToolEnvRollouts(), invalid_reward=0.0)``.
 
 Chat-template requirement: trl checks that the template renders tool calls and tool messages and
 parses tool calls only for templates it ships (``trl/chat_templates``: qwen2_5_vl, qwen3, qwen3_vl,
@@ -27,7 +28,6 @@ Tool-call text from the model is parsed as JSON by transformers; arguments are n
 from __future__ import annotations
 
 import functools
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -38,22 +38,14 @@ from rlkit.envs.core import (
     EnvConfigError,
     Episode,
     apply_programs,
+    episode_batch,
     episode_from_row,
     parse_action,
-    score_episodes,
 )
 from rlkit.envs.tools.masks import MaskError, masks_from_boxes
+from rlkit.rewards import Reward, RewardBatch, RewardResult, Rollout
 
-__all__ = [
-    "EditRefineToolEnv",
-    "RefineToolEnv",
-    "RetouchEnvReward",
-    "RetouchToolEnv",
-    "env_rows_from_trl",
-    "environment_reward_func",
-    "retouch_reward_func",
-    "score_environments",
-]
+__all__ = ["EditRefineToolEnv", "RefineToolEnv", "RetouchToolEnv", "ToolEnvRollouts", "tool_env_batch"]
 
 DEFAULT_RESET_TEXT = (
     "The image is {width}x{height} pixels. Edit it with the tools (at most {max_steps} calls), "
@@ -67,7 +59,7 @@ class RetouchToolEnv:
     def __init__(
         self,
         *,
-        reward: Callable[[Any], Any] | None = None,
+        reward: Reward | Callable[[RewardBatch], RewardResult] | None = None,
         image_size: tuple[int, int] | int = (256, 256),
         max_steps: int = 4,
         fmt: str = "auto",
@@ -128,7 +120,15 @@ class RetouchToolEnv:
         """Score of the final image with the configured reward (``invalid_reward`` if no tool call worked)."""
         if self._reward is None:
             return None
-        return score_environments(self._reward, [self])[0]
+        if not self.succeeded:
+            return self._invalid_reward
+        score = self._reward(tool_env_batch([self])).scores[0]
+        return self._invalid_reward if score is None else float(score)
+
+    @property
+    def succeeded(self) -> bool:
+        """Whether at least one tool call of this rollout worked (otherwise it scores ``invalid_reward``)."""
+        return self._episode is not None and self._successes > 0
 
     # -- tools (public methods = tools; keep type hints and Google docstrings) -------------------------------
     def apply_edits(self, program: str) -> list[dict[str, Any]] | str:
@@ -314,154 +314,34 @@ class EditRefineToolEnv(RefineToolEnv):
         return self._succeed(f"edited: {instruction[:80]}")
 
 
-def score_environments(reward: Callable[[Any], Any], environments: Sequence[RetouchToolEnv]) -> list[float]:
-    """Score the final images of several tool environments in one reward call."""
-    scorable = [env for env in environments if env._episode is not None and env._successes > 0]
-    scored = score_episodes(
-        reward,
-        [env._episode for env in scorable],  # type: ignore[misc]
-        ["\n".join(env._log) for env in scorable],
-    )
-    by_id = {id(env): s for env, s in zip(scorable, scored)}
-    out = []
-    for env in environments:
-        s = by_id.get(id(env))
-        out.append(env._invalid_reward if s is None or s.score is None else float(s.score))
-    return out
+class ToolEnvRollouts:
+    """The trl bridge's executor under ``environment_factory``: each rollout's environment holds its final image.
 
-
-def environment_reward_func(
-    reward: Callable[[Any], Any], name: str | None = None
-) -> Callable[..., list[float]]:
-    """A trl reward function scoring all rollouts' environments in one batched ``reward`` call.
-
-    Use with environments built without ``reward`` (so their ``get_reward`` returns None):
-    ``GRPOTrainer(reward_funcs=[environment_reward_func(my_reward)],
-    environment_factory=RetouchToolEnv.factory())``.
+    ``to_trl_reward_funcs(reward, executor=ToolEnvRollouts(), invalid_reward=0.0)`` scores every rollout of
+    a trl step in one reward call (use environments built without ``reward``; a rollout with no successful
+    tool call scores ``invalid_reward``).
     """
 
-    def reward_func(
-        prompts: Any = None, completions: Any = None, environments: Any = None, **kwargs: Any
-    ) -> list[float]:
+    def execute(self, prompts: Sequence[object], completions: Sequence[object],
+                columns: Mapping[str, Sequence[object]], *,
+                completion_ids: Sequence[Sequence[int]] | None = None,
+                environments: Sequence[object] | None = None) -> RewardBatch:
         if environments is None:
-            raise EnvConfigError(
-                "environment_reward_func needs trl's `environments` (use it with environment_factory)"
-            )
-        return score_environments(reward, environments)
-
-    reward_func.__name__ = name or f"env_{getattr(reward, 'name', getattr(reward, '__name__', 'reward'))}"
-    return reward_func
-
-
-# trl's own keyword arguments to reward functions (everything else is a dataset column).
-_TRL_CONTROL_KWARGS = ("prompts", "completions", "completion_ids", "trainer_state", "log_extra", "log_metric",
-                       "environments")
+            raise EnvConfigError("ToolEnvRollouts scores trl's `environments`: use it with environment_factory")
+        envs = list(environments)
+        for i, env in enumerate(envs):
+            if not isinstance(env, RetouchToolEnv):
+                raise EnvConfigError(f"environment {i} is a {type(env).__name__}, not an rlkit RetouchToolEnv")
+        return tool_env_batch(envs)
 
 
-def env_rows_from_trl(n: int, kwargs: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One environment row per completion from the dataset columns trl passes (lists of length ``n``)."""
-    cols = {k: v for k, v in kwargs.items()
-            if k not in _TRL_CONTROL_KWARGS and isinstance(v, (list, tuple)) and len(v) == n}
-    if "image" not in cols and "images" not in cols:
-        raise EnvConfigError(f"the GRPO dataset needs an 'image' column for the environment (columns passed: "
-                             f"{sorted(cols)}); keep GRPOConfig(remove_unused_columns=False)")
-    return [{k: v[i] for k, v in cols.items()} for i in range(n)]
-
-
-def _component_means(comps: Any) -> dict[str, float]:
-    """Mean of each reward component over the sub-environments that reported it.
-
-    Gymnasium batches a dict-valued info as ``{name: array, "_name": mask}``; a list of dicts is accepted too.
-    """
-    if not comps:
-        return {}
-    values: dict[str, list[float]] = {}
-    if isinstance(comps, Mapping):
-        for k, arr in comps.items():
-            if k.startswith("_"):
-                continue
-            mask = comps.get(f"_{k}")
-            for i, v in enumerate(arr):
-                if (mask is None or mask[i]) and v is not None:
-                    values.setdefault(k, []).append(float(v))
-    else:
-        for c in comps:
-            for k, v in (c or {}).items():
-                if v is not None:
-                    values.setdefault(k, []).append(float(v))
-    return {k: sum(v) / len(v) for k, v in values.items() if v}
-
-
-class RetouchEnvReward:
-    """trl reward function for single-turn GRPO: execute each completion in a one-step ``VectorRetouchEnv``.
-
-    Each completion's text is parsed (never evaluated) and applied to its row's photo (trl's
-    ``image``/``images`` column, plus ``target_image``, ``instruction`` and any columns the reward needs) in
-    one batched engine call; ``reward`` (any rlkit reward, e.g. ``rlkit.rewards.retouchiq_policy_reward()``)
-    scores the results in one call. Malformed completions get ``invalid_reward`` (0.0). Logs
-    ``rewards/<name>/valid_fraction`` and each reward component's mean through trl's ``log_metric``.
-    """
-
-    def __init__(self, reward: Callable[[Any], Any], *, image_size: int | tuple[int, int] = 64,
-                 fmt: str = "auto", name: str | None = None, **env_kwargs: Any) -> None:
-        if "max_steps" in env_kwargs or "reward_mode" in env_kwargs:
-            raise EnvConfigError("RetouchEnvReward runs one-step episodes: max_steps/reward_mode are fixed")
-        self.reward = reward
-        self.image_size = image_size
-        self.fmt = fmt
-        self.env_kwargs = env_kwargs
-        self.__name__ = name or f"retouch_{getattr(reward, 'name', getattr(reward, '__name__', 'reward'))}"
-        self.last_infos: dict[str, Any] | None = None
-        # One vector env per batch size, reused across calls: building one batches gymnasium spaces by
-        # deep copy, which cost ~4x the whole step at tiny scale; reset(rows=...) re-arms it each call.
-        self._envs: dict[int, Any] = {}
-        self._lock = threading.Lock()
-
-    def score(self, completions: Sequence[Any], rows: Sequence[Mapping[str, Any]]) -> tuple[list[float], dict]:
-        """Rewards and the env's batched infos for ``completions`` acting on ``rows`` (one step each)."""
-        from rlkit.envs.retouch import VectorRetouchEnv
-        from rlkit.rewards import completion_text
-
-        texts = [completion_text(c) for c in completions]
-        if len(texts) != len(rows):
-            raise EnvConfigError(f"RetouchEnvReward: {len(texts)} completions for {len(rows)} rows")
-        with self._lock:
-            env = self._envs.get(len(texts))
-            if env is None:
-                env = self._envs[len(texts)] = VectorRetouchEnv(
-                    len(texts), reward=self.reward, image_size=self.image_size, fmt=self.fmt, max_steps=1,
-                    **self.env_kwargs)
-            env.reset(options={"rows": list(rows)})
-            _, rewards, _, _, infos = env.step(texts)
-        return [float(r) for r in rewards], infos
-
-    def __call__(self, prompts: Any = None, completions: Any = None, completion_ids: Any = None,
-                 **kwargs: Any) -> list[float]:
-        if completions is None:
-            raise EnvConfigError(f"{self.__name__}: trl passed no completions")
-        rows = env_rows_from_trl(len(completions), kwargs)
-        rewards, infos = self.score(completions, rows)
-        self.last_infos = infos
-        log_metric = kwargs.get("log_metric")
-        if callable(log_metric):
-            valid = infos.get("valid")
-            if valid is not None:
-                log_metric(f"rewards/{self.__name__}/valid_fraction",
-                           float(sum(bool(v) for v in valid)) / max(len(rewards), 1))
-            for k, v in _component_means(infos.get("reward_components")).items():
-                log_metric(f"rewards/{self.__name__}/{k}", v)
-        return rewards
-
-    def __repr__(self) -> str:
-        return f"RetouchEnvReward({self.reward!r}, image_size={self.image_size!r})"
-
-
-def retouch_reward_func(
-    reward: Callable[[Any], Any],
-    *,
-    image_size: tuple[int, int] | int = (256, 256),
-    name: str | None = None,
-    **env_kwargs: Any,
-) -> RetouchEnvReward:
-    """A trl reward function that executes each completion in a one-step env: see :class:`RetouchEnvReward`."""
-    return RetouchEnvReward(reward, image_size=image_size, name=name, **env_kwargs)
+def tool_env_batch(environments: Sequence[RetouchToolEnv]) -> RewardBatch:
+    """One reward batch over the final images of ``environments`` (the tool log is each rollout's text)."""
+    missing = [i for i, env in enumerate(environments) if env.episode is None]
+    if missing:
+        raise EnvConfigError(f"environments {missing} were never reset: no episode to score")
+    episodes = [env.episode for env in environments]
+    rollouts = [Rollout("\n".join(env.tool_log), program=(e.programs[-1] if e.programs else None),  # type: ignore[union-attr]
+                        output_image=e.current, rendered=True, valid=env.succeeded)  # type: ignore[union-attr]
+                for env, e in zip(environments, episodes)]
+    return episode_batch(episodes, rollouts)  # type: ignore[arg-type]

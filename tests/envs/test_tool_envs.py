@@ -10,15 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
-from rlkit.envs import (
-    EditRefineToolEnv,
-    RefineToolEnv,
-    RetouchToolEnv,
-    environment_reward_func,
-)
+from rlkit.envs import EditRefineToolEnv, RefineToolEnv, RetouchToolEnv, ToolEnvRollouts
 from rlkit.envs._images import load_image, resize, to_pil
 from rlkit.ops import EditProgram, apply_program
-from rlkit.rewards import FunctionReward
+from rlkit.rewards import FunctionReward, to_trl_reward_funcs
 
 SIZE = (64, 64)
 
@@ -102,7 +97,7 @@ def test_refine_tools_inpaint_and_undo(fill_tool):
     assert env.get_reward() is None  # no reward configured: trl ignores the column
 
 
-def test_environment_reward_func_scores_a_batch_in_one_call():
+def test_trl_bridge_scores_all_tool_environments_in_one_call():
     calls = []
 
     def counting(batch):
@@ -115,11 +110,15 @@ def test_environment_reward_func_scores_a_batch_in_one_call():
     envs[0].apply_edits("exposure=+0.6")
     envs[1].apply_edits("nonsense")
     envs[2].finish()
-    func = environment_reward_func(FunctionReward(counting, name="l1"))
+    (func,), weights = to_trl_reward_funcs(FunctionReward(counting, name="l1"), executor=ToolEnvRollouts(),
+                                           invalid_reward=0.0)
     scores = func(prompts=[None] * 3, completions=[None] * 3, environments=envs)
-    assert calls == [2]  # env 1 never succeeded: not scored, invalid_reward
+    assert calls == [3] and weights == [1.0]  # one reward call for the whole step
+    # env 1 never succeeded: invalid_reward; env 2 finished without an edit: the unedited photo's L1 score
     assert scores[0] == pytest.approx(1.0, abs=1e-6) and scores[1] == 0.0 and 0 < scores[2] < 1.0
-    assert func.__name__ == "env_l1"
+    assert func.__name__ == "l1"
+    with pytest.raises(ValueError, match="environment_factory"):
+        func(prompts=[None], completions=[None])
 
 
 def test_tool_call_round_trip_through_the_tiny_vlm_chat_template():
@@ -215,15 +214,15 @@ def test_grpo_trainer_runs_with_the_environment_factory(tmp_path):
     assert len(logged) == 2 and all(h["tools/call_frequency"] >= 0 for h in logged)
 
 
-def test_retouch_reward_func_executes_single_turn_completions():
+def test_env_reward_executes_single_turn_completions():
     """The single-turn path: trl hands completions + columns; each is executed and scored, malformed -> 0."""
-    from rlkit.envs import retouch_reward_func
+    from rlkit.envs import RetouchEnvReward
 
     row = _row()
     pil = to_pil(row["image"])
     target = row["target_image"]
     logged = {}
-    func = retouch_reward_func(L1, image_size=SIZE)
+    func = RetouchEnvReward(L1, image_size=SIZE)
     completions = [
         [{"role": "assistant", "content": "Brighten. {exposure=+0.6}"}],
         [{"role": "assistant", "content": "import os; os.remove('x')"}],
@@ -289,4 +288,3 @@ def test_env_reward_reuses_its_env_without_leaking_state_between_calls():
         kwargs = {"image": images, "target_image": [row["target_image"]] * 2, "instruction": ["x"] * 2}
         fresh = RetouchEnvReward(L1, image_size=SIZE)(completions=texts, **kwargs)
         assert reused(completions=texts, **kwargs) == fresh
-    assert len(reused._envs) == 1

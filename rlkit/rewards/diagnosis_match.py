@@ -19,7 +19,8 @@ import numpy as np
 
 from rlkit.metrics.text import cpu_has_fast_bf16, resolve_dtype
 from rlkit.policies.diagnosis import Diagnosis, parse_diagnosis
-from rlkit.rewards.base import Reward, RewardBatch, RewardResult
+from rlkit.rewards.batch import RewardBatch
+from rlkit.rewards.protocol import Reward, RewardResult
 
 __all__ = ["match_diagnoses", "reference_diagnoses", "TypeAccuracyReward", "DescriptionSimilarityReward",
            "cpu_has_fast_bf16"]

@@ -6,25 +6,37 @@ Formats:
   numbers or, for ``tone_curve`` / ``local``, JSON);
 - ``"json"``: rlkit's canonical JSON (``EditProgram.to_dict()``), optionally after free-text reasoning.
 
-:func:`parse_program` never raises on any ``str``: failures come back as :class:`ParseProblem` values.
+:func:`parse_program` never raises on any ``str``: failures come back as :class:`ParseProblem` values. Model
+output is untrusted, so its time is linear in the text length whatever the repetition or nesting, and no input
+deepens its recursion past a fixed bound: tags and fences are found with ``str.find`` from known positions (never
+a lazy ``(.*?)`` retried from every start), leading think blocks are read in a loop, and JSON reaches json's
+recursive decoder only after a scan shows it nests at most ``_MAX_JSON_NEST`` levels.
+:func:`as_program` turns text, a dict or a program into an :class:`EditProgram`, raising :class:`ProgramError`.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import ProgramError
 from .params import canonical_name
 from .program import ClampNote, EditProgram
 
-__all__ = ["ParseProblem", "ParseResult", "parse_program", "render_program", "FORMATS", "MAX_TEXT_CHARS"]
+__all__ = ["ParseProblem", "ParseResult", "parse_program", "render_program", "as_program", "FORMATS",
+           "MAX_TEXT_CHARS"]
 
 FORMATS = ("auto", "jarvis", "retouchiq", "json")
 MAX_TEXT_CHARS = 200_000
 _MAX_JSON_DEPTH = 32
+# JSON nested deeper than this is refused before json's recursive decoder sees it (so no text reaches the
+# interpreter's recursion limit); far above _MAX_JSON_DEPTH, which valid programs respect anyway
+_MAX_JSON_NEST = 200
+_WS_RUN = re.compile(r"\s*")
+_JSON_WS = re.compile(r"[ \t\n\r]*")  # what json.loads skips before the value
 
 
 @dataclass(frozen=True)
@@ -75,17 +87,81 @@ def _depth(obj: Any, d: int = 0) -> int:
     return d
 
 
+class _TooDeep(Exception):
+    """JSON nested deeper than ``_MAX_JSON_NEST``: refused before decoding (reported like a RecursionError)."""
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_STRUCTURE = re.compile(r'[\[\]{}"]')
+_STRING_STOP = re.compile(r'["\\]')
+
+
+def _bracket_scan(s: str, i: int, limit: int) -> tuple[int, int]:
+    """Scan the bracket block opened at ``s[i]`` ('[' or '{'), skipping JSON strings: (index just past its
+    closing bracket or -1 if it never closes, index of the bracket that opens level ``limit + 1`` or -1).
+
+    The scan stops at whichever comes first, so it reads each character at most once.
+    """
+    depth, j = 0, i
+    while True:
+        m = _STRUCTURE.search(s, j)
+        if m is None:
+            return -1, -1
+        k = m.start()
+        c = s[k]
+        j = k + 1
+        if c == '"':  # skip the string: a backslash escapes the next character
+            while True:
+                m = _STRING_STOP.search(s, j)
+                if m is None:
+                    return -1, -1
+                if s[m.start()] == '"':
+                    j = m.start() + 1
+                    break
+                j = m.start() + 2
+        elif c in "[{":
+            depth += 1
+            if depth > limit:
+                return -1, k
+        else:
+            depth -= 1
+            if depth == 0:
+                return j, -1
+
+
+_T = TypeVar("_T")
+
+
+def _bounded(decode: Callable[[str], _T], s: str, i: int) -> _T:
+    """``decode(s)`` (a json decode of the value at ``s[i]``) unless that value nests deeper than
+    ``_MAX_JSON_NEST``: then the error json reports before reaching that depth, else :class:`_TooDeep`.
+
+    json's decoder recurses once per bracket level; this keeps it far from the interpreter's recursion limit.
+    """
+    if i >= len(s) or s[i] not in "[{" or s.count("[", i) + s.count("{", i) <= _MAX_JSON_NEST:
+        return decode(s)
+    deep = _bracket_scan(s, i, _MAX_JSON_NEST)[1]
+    if deep < 0:
+        return decode(s)
+    try:  # the text before the too-deep bracket: json stops there with the same error, if it has one
+        decode(s[:deep])
+    except json.JSONDecodeError as e:
+        if e.pos < deep or e.msg != "Expecting value":
+            raise
+    raise _TooDeep
+
+
 def _loads(s: str, offset: int, problems: list[ParseProblem]) -> tuple[Any, bool]:
     """Strict JSON (no NaN/Infinity, bounded depth); problems carry absolute positions."""
     if s.count("[") + s.count("{") > 200_000:
         problems.append(ParseProblem(offset, "JSON too large"))
         return None, False
     try:
-        obj = json.loads(s, parse_constant=_reject_constant)
+        obj = _bounded(lambda t: json.loads(t, parse_constant=_reject_constant), s, _JSON_WS.match(s).end())
     except json.JSONDecodeError as e:
         problems.append(ParseProblem(offset + e.pos, f"invalid JSON: {e.msg}"))
         return None, False
-    except RecursionError:
+    except (RecursionError, _TooDeep):
         problems.append(ParseProblem(offset, "invalid JSON: nested too deeply"))
         return None, False
     except (ValueError, OverflowError) as e:
@@ -98,11 +174,19 @@ def _loads(s: str, offset: int, problems: list[ParseProblem]) -> tuple[Any, bool
 
 
 def _strip_fence(s: str, offset: int) -> tuple[str, int]:
-    m = re.fullmatch(r"\s*```(?:json|JSON)?\s*(.*?)\s*```\s*", s, re.S)
-    if m:
-        return m.group(1), offset + m.start(1)
-    lead = len(s) - len(s.lstrip())
-    return s.strip(), offset + lead
+    """The content of ``s`` when all of it is one code fence (```json ... ```), else ``s`` stripped; with its
+    offset. The fences are the text's first and last non-space characters, so no search is needed."""
+    lead = _WS_RUN.match(s).end()
+    tail = len(s.rstrip())
+    close = tail - 3  # the closing fence, if any: the last three characters before trailing space
+    if s.startswith("```", lead) and close >= lead + 3 and s.startswith("```", close):
+        start = lead + 3
+        if s.startswith(("json", "JSON"), start):
+            start += 4
+        start = _WS_RUN.match(s, start, close).end()
+        end = max(start, len(s[:close].rstrip()))
+        return s[start:end], offset + start
+    return s[lead:tail], offset + lead
 
 
 def _program_from_obj(obj: Any, pos: int, clamp: bool, problems: list[ParseProblem],
@@ -124,19 +208,22 @@ def _program_from_obj(obj: Any, pos: int, clamp: bool, problems: list[ParseProbl
     if isinstance(obj.get("params"), dict):  # nested form {"params": {...}}
         entries += [(("params", k), {"params": {k: v}}) for k, v in obj["params"].items()]
     good: dict[str, Any] = {}
+    bad: list[tuple[Any, str]] = []  # (key, reason), in the object's order
     for path, one in entries:
         try:
             EditProgram.from_dict(one, clamp=clamp, notes=[])
         except ProgramError as e:
-            problems.append(ParseProblem(_key_position(text, path[-1], pos), str(e)))
+            bad.append((path[-1], str(e)))
             continue
         except (TypeError, ValueError, OverflowError) as e:  # defensive: malformed nested values
-            problems.append(ParseProblem(_key_position(text, path[-1], pos), f"invalid program: {e}"))
+            bad.append((path[-1], f"invalid program: {e}"))
             continue
         if len(path) == 1:
             good[path[0]] = one[path[0]]
         else:
             good.setdefault("params", {})[path[1]] = one["params"][path[1]]
+    positions = _key_positions(text, [key for key, _ in bad], pos)
+    problems.extend(ParseProblem(at, reason) for at, (_, reason) in zip(positions, bad))
     if not good:
         return None
     try:
@@ -146,34 +233,92 @@ def _program_from_obj(obj: Any, pos: int, clamp: bool, problems: list[ParseProbl
     return None
 
 
-def _key_position(text: str, key: Any, default: int) -> int:
-    """Offset of the JSON key ``"key"`` in ``text`` (which starts at offset ``default``), else ``default``."""
-    i = text.find(json.dumps(key)) if isinstance(key, str) else -1
-    return default + i if i >= 0 else default
+_BACKSLASHES_QUOTE = re.compile(r'(?<!\\)\\*"')  # a quote and the run of backslashes before it
 
 
-_JARVIS = re.compile(r"\s*<think>(.*?)</think>\s*<answer>(.*?)</answer>\s*", re.S)
+def _key_positions(text: str, keys: list[Any], default: int) -> list[int]:
+    """Offset of the first occurrence of each JSON key ``"key"`` in ``text`` (which starts at offset
+    ``default``), else ``default``: ``text.find`` for a few keys, one pass over the quotes for many."""
+    patterns = [json.dumps(k) if isinstance(k, str) else None for k in keys]
+    wanted = {p for p in patterns if p is not None}
+    if len(wanted) <= 8:
+        first = {p: text.find(p) for p in wanted}
+    else:
+        first = _first_quoted(text, wanted)
+    return [default + first[p] if p is not None and first.get(p, -1) >= 0 else default for p in patterns]
+
+
+def _first_quoted(text: str, wanted: set[str]) -> dict[str, int]:
+    """Offset of the first occurrence in ``text`` of each of ``wanted`` (JSON strings, quotes included).
+
+    A JSON string starting at a quote ends at the next quote preceded by an even run of backslashes, so an
+    occurrence at quote ``q`` is exactly ``text[q:end(q) + 1]``: each quote is compared once (a set lookup),
+    instead of one ``find`` over the text per key.
+    """
+    quotes, unescaped = [], []
+    for m in _BACKSLASHES_QUOTE.finditer(text):
+        quotes.append(m.end() - 1)
+        unescaped.append((m.end() - 1 - m.start()) % 2 == 0)
+    lengths = {len(p) for p in wanted}
+    end_of = [-1] * len(quotes)
+    nxt = -1
+    for k in range(len(quotes) - 1, -1, -1):
+        end_of[k] = nxt
+        if unescaped[k]:
+            nxt = quotes[k]
+    first: dict[str, int] = {}
+    for q, e in zip(quotes, end_of):
+        if e >= 0 and e - q + 1 in lengths:
+            s = text[q:e + 1]
+            if s in wanted and s not in first:
+                first[s] = q
+    return first
+
+
+def _jarvis_envelope(text: str) -> tuple[int, int, int, int] | None:
+    """Where ``text`` is ``<think>R</think><answer>B</answer>`` (space allowed around the tags): the
+    offsets (start, end) of R and of B, else None. R ends at the first ``</think>`` followed by ``<answer>``;
+    B runs to the ``</answer>`` that ends the text."""
+    a = _WS_RUN.match(text).end()
+    close = len(text.rstrip()) - 9
+    if not text.startswith("<think>", a) or close < 0 or not text.startswith("</answer>", close):
+        return None
+    t = text.find("</think>", a + 7)
+    while t >= 0:
+        b = _WS_RUN.match(text, t + 8).end()
+        if text.startswith("<answer>", b) and b + 8 <= close:
+            return a + 7, t, b + 8, close
+        t = text.find("</think>", t + 8)
+    return None
+
+
+def _tag_span(text: str, tag: str) -> tuple[int, int] | None:
+    """(start, end) of the content of the first ``<tag>...</tag>`` in ``text``, else None."""
+    i = text.find(f"<{tag}>")
+    j = text.find(f"</{tag}>", i + len(tag) + 2) if i >= 0 else -1
+    return (i + len(tag) + 2, j) if j >= 0 else None
 
 
 def _parse_jarvis(text: str, clamp: bool) -> ParseResult:
     problems: list[ParseProblem] = []
     notes: list[ClampNote] = []
-    m = _JARVIS.fullmatch(text)
+    m = _jarvis_envelope(text)
     reasoning = None
     if m:
-        reasoning, body, start = m.group(1).strip(), m.group(2), m.start(2)
+        think = text[m[0]:m[1]]
+        reasoning, body, start = think.strip(), text[m[2]:m[3]], m[2]
         for tag in ("<think>", "</think>", "<answer>", "</answer>"):
-            if tag in m.group(1) or tag in body:
-                problems.append(ParseProblem(m.start(1), f"nested or repeated {tag} tag"))
+            if tag in think or tag in body:
+                problems.append(ParseProblem(m[0], f"nested or repeated {tag} tag"))
                 break
     else:
         problems.append(ParseProblem(0, "text does not match <think>...</think><answer>{JSON}</answer>"))
-        a = re.search(r"<answer>(.*?)</answer>", text, re.S)
+        a = _tag_span(text, "answer")
         if not a:
             return ParseResult(False, None, problems, None, "jarvis")
-        body, start = a.group(1), a.start(1)
-        t = re.search(r"<think>(.*?)</think>", text, re.S)
-        reasoning = t.group(1).strip() if t else None
+        body, start = text[a[0]:a[1]], a[0]
+        t = _tag_span(text, "think")
+        reasoning = text[t[0]:t[1]].strip() if t else None
     body, start = _strip_fence(body, start)
     obj, good = _loads(body, start, problems)
     program = _program_from_obj(obj, start, clamp, problems, notes, body) if good else None
@@ -206,21 +351,41 @@ def _json_start(body: str, tries: int = 64) -> int:
 
     Reasoning before the object may contain braces of its own ("keep the {natural} look").
     """
-    dec = json.JSONDecoder(parse_constant=_reject_constant)
-
     def obj_end(i: int) -> int:  # end of the object opened at i, or -1
         try:
-            obj, end = dec.raw_decode(body, i)
-        except Exception:  # noqa: BLE001 - not an object here (JSON errors, recursion, NaN)
+            obj, end = _bounded(lambda t: _DECODER.raw_decode(t, i), body, i)
+        except Exception:  # noqa: BLE001 - not an object here (JSON errors, too deep, NaN)
             return -1
         return end if isinstance(obj, dict) else -1
 
     starts = _top_level_braces(body)
+    tail = len(body.rstrip())
     for i in starts[::-1][:tries]:
         end = obj_end(i)
-        if end >= 0 and not body[end:].strip():
+        if end >= tail:  # nothing but space after the object
             return i
     return next((i for i in starts[:tries] if obj_end(i) >= 0), -1)
+
+
+_SPACES = re.compile(r"[ \t]*")
+
+
+def _closing_fence(text: str) -> tuple[int, int, int] | None:
+    """A code fence that ends the text: (start of the first fence, start and end of its content), else None.
+
+    The content runs from the first ``` (after an optional ``json`` tag, spaces and one newline) to the ```
+    that is the text's last non-space characters."""
+    close = len(text.rstrip()) - 3
+    first = text.find("```")
+    if close < 0 or not text.startswith("```", close) or first + 3 > close:
+        return None
+    start = first + 3
+    if text.startswith(("json", "JSON"), start):
+        start += 4
+    start = _SPACES.match(text, start).end()
+    if text.startswith("\n", start):
+        start += 1
+    return first, start, close
 
 
 def _parse_json(text: str, clamp: bool) -> ParseResult:
@@ -228,10 +393,10 @@ def _parse_json(text: str, clamp: bool) -> ParseResult:
     notes: list[ClampNote] = []
     body, start = _strip_fence(text, 0)
     reasoning = None
-    fence = re.search(r"```(?:json|JSON)?[ \t]*\n?(.*?)```\s*$", text, re.S)
-    if not body.startswith("{") and fence:
-        reasoning = text[:fence.start()].strip() or None
-        body, start = _strip_fence(fence.group(1), fence.start(1))
+    fence = None if body.startswith("{") else _closing_fence(text)
+    if fence:
+        reasoning = text[:fence[0]].strip() or None
+        body, start = _strip_fence(text[fence[1]:fence[2]], fence[1])
     elif not body.startswith("{"):
         i = _json_start(body)
         i = body.find("{") if i < 0 else i  # no complete object: report the JSON error at the first brace
@@ -240,11 +405,11 @@ def _parse_json(text: str, clamp: bool) -> ParseResult:
         reasoning = body[:i].strip() or None
         body, start = body[i:], start + i
     try:
-        _, end = json.JSONDecoder(parse_constant=_reject_constant).raw_decode(body)
+        _, end = _bounded(_DECODER.raw_decode, body, 0)
     except json.JSONDecodeError as e:
         problems.append(ParseProblem(start + e.pos, f"invalid JSON: {e.msg}"))
         return ParseResult(False, None, problems, reasoning, "json")
-    except RecursionError:
+    except (RecursionError, _TooDeep):
         return ParseResult(False, None, [ParseProblem(start, "invalid JSON: nested too deeply")], reasoning, "json")
     except (ValueError, OverflowError) as e:
         return ParseResult(False, None, [ParseProblem(start, f"invalid JSON: {e}")], reasoning, "json")
@@ -268,34 +433,17 @@ def _known(name: str) -> bool:
 
 def _balanced_end(text: str, i: int) -> int:
     """Index just past the bracket block starting at text[i] ('[' or '{'), respecting JSON strings; -1 if open."""
-    depth, in_str, esc = 0, False, False
-    for j in range(i, len(text)):
-        c = text[j]
-        if in_str:
-            if esc:
-                esc = False
-            elif c == "\\":
-                esc = True
-            elif c == '"':
-                in_str = False
-        elif c == '"':
-            in_str = True
-        elif c in "[{":
-            depth += 1
-        elif c in "]}":
-            depth -= 1
-            if depth == 0:
-                return j + 1
-    return -1
+    return _bracket_scan(text, i, len(text))[0]
 
 
 def _parse_retouchiq(text: str, clamp: bool) -> ParseResult:
     problems: list[ParseProblem] = []
     notes: list[ClampNote] = []
     seg_start, seg_end, reasoning = None, len(text), None
-    blocks = list(_BRACE_OPS.finditer(text))
-    if blocks:
-        b = blocks[-1].start()
+    b = -1
+    for block in _BRACE_OPS.finditer(text):  # the last block (match objects are not kept: no GC churn)
+        b = block.start()
+    if b >= 0:
         end = _balanced_end(text, b)
         if end < 0:
             problems.append(ParseProblem(b, "unclosed '{' around the operations"))
@@ -390,10 +538,13 @@ def _parse_retouchiq(text: str, clamp: bool) -> ParseResult:
     return ParseResult(not problems and program is not None, program, problems, reasoning, "retouchiq", notes)
 
 
+_SEPARATOR = re.compile(r"[;,\n]")
+
+
 def _skip(text: str, i: int, end: int) -> int:
-    while i < end and text[i] not in ";,\n":
-        i += 1
-    return i + 1
+    """Index just past the next operation separator (``;``, ``,`` or newline) in ``text[i:end]``."""
+    m = _SEPARATOR.search(text, i, end)
+    return m.start() + 1 if m else max(i, end) + 1
 
 
 def parse_program(text: str, fmt: str = "auto", *, clamp: bool = False) -> ParseResult:
@@ -404,6 +555,7 @@ def parse_program(text: str, fmt: str = "auto", *, clamp: bool = False) -> Parse
     """
     if fmt not in FORMATS:
         raise ValueError(f"parse_program: fmt must be one of {FORMATS}, got {fmt!r}")
+    thoughts: list[str] = []
     try:
         if not isinstance(text, str):
             return ParseResult(False, None, [ParseProblem(None, f"expected text, got {type(text).__name__}")],
@@ -411,41 +563,99 @@ def parse_program(text: str, fmt: str = "auto", *, clamp: bool = False) -> Parse
         if len(text) > MAX_TEXT_CHARS:
             return ParseResult(False, None, [ParseProblem(MAX_TEXT_CHARS, f"text longer than {MAX_TEXT_CHARS} "
                                                           "characters")], None, fmt)
+        result = None
         if fmt == "auto":
-            think = re.match(r"\s*<think>(.*?)</think>", text, re.S)
-            if "<answer>" in text or ("<think>" in text and not think):
-                fmt = "jarvis"
-            elif think:  # a thinking model's trace followed by a RetouchIQ / JSON answer
-                inner = parse_program(" " * think.end() + text[think.end():], "auto", clamp=clamp)
-                return replace(inner, reasoning=think.group(1).strip() or inner.reasoning)
+            fmt, text, thoughts = _leading_thoughts(text)
+        if fmt == "auto":
+            found = _detect(text, clamp)
+            if isinstance(found, ParseResult):
+                result = found
             else:
-                body = _strip_fence(text, 0)[0]
-                i = body.find("{")
-                fmt = "retouchiq"
-                ops = _OPS_START.search(body)
-                if i >= 0 and ops is not None and ops.start() < i:
-                    # name=value operations before the first brace: the form whose values may be JSON
-                    # (local=[{...}]), or reasoning that quotes one before a JSON answer; keep the better reading
-                    as_ops = _parse_retouchiq(text, clamp)
-                    if as_ops.ok or _json_start(body) < 0:
-                        return as_ops
-                    as_json = _parse_json(text, clamp)  # a complete top-level JSON object: the answer
-                    return as_json if as_json.program is not None or as_ops.program is None else as_ops
-                if i >= 0 and not _BRACE_OPS.match(body, i) or body.startswith("{}"):
-                    if _json_start(body) >= 0:  # a complete JSON object (the first brace may be the reasoning's)
-                        fmt = "json"
-                    elif re.search(r'\{\s*"', body):  # meant as JSON but broken: report where, unless the
-                        as_json = _parse_json(text, clamp)  # text also holds name=value operations
-                        as_ops = _parse_retouchiq(text, clamp)
-                        return as_ops if as_ops.program is not None else as_json
-        if fmt == "jarvis":
-            return _parse_jarvis(text, clamp)
-        if fmt == "json":
-            return _parse_json(text, clamp)
-        return _parse_retouchiq(text, clamp)
+                fmt = found
+        if result is None:
+            parse = _parse_jarvis if fmt == "jarvis" else _parse_json if fmt == "json" else _parse_retouchiq
+            result = parse(text, clamp)
     except Exception as e:  # noqa: BLE001 - last resort: model text must never crash the training loop
-        return ParseResult(False, None, [ParseProblem(None, f"internal parser error: {type(e).__name__}: {e}")],
-                           None, fmt)
+        result = ParseResult(False, None, [ParseProblem(None, f"internal parser error: {type(e).__name__}: {e}")],
+                             None, fmt)
+    reasoning = next((r for r in (t.strip() for t in thoughts) if r), None)
+    return replace(result, reasoning=reasoning) if reasoning else result
+
+
+def as_program(value: str | Mapping[str, Any] | EditProgram, *, fmt: str = "auto", clamp: bool = False,
+               where: str = "program") -> EditProgram:
+    """The :class:`EditProgram` of ``value``: a program (returned as is), a program dict (canonical or
+    Lightroom keys, :meth:`EditProgram.from_dict`) or text in any :func:`parse_program` format.
+
+    For references, dataset fields and actions that must be a program: anything else raises
+    :class:`ProgramError` whose message starts with ``where`` and says what is wrong (text must parse
+    without problems; each problem is listed with its character offset). ``clamp`` as in
+    :func:`parse_program`.
+    """
+    if isinstance(value, EditProgram):
+        return value
+    if isinstance(value, Mapping):
+        try:
+            return EditProgram.from_dict(value, clamp=clamp)
+        except ProgramError as e:
+            msg = str(e)
+        except (TypeError, ValueError, OverflowError) as e:  # malformed nested values
+            msg = f"invalid program: {e}"
+        raise ProgramError(msg if msg.startswith(f"{where}:") else f"{where}: {msg}") from None
+    if isinstance(value, str):
+        result = parse_program(value, fmt, clamp=clamp)
+        if result.ok and result.program is not None:
+            return result.program
+        shown = "; ".join(map(str, result.problems[:5])) or "no program found"
+        more = f" (and {len(result.problems) - 5} more)" if len(result.problems) > 5 else ""
+        raise ProgramError(f"{where}: text does not parse as a program ({fmt} format): {shown}{more}")
+    raise ProgramError(f"{where}: expected an EditProgram, a program dict or text, got {type(value).__name__}")
+
+
+def _leading_thoughts(text: str) -> tuple[str, str, list[str]]:
+    """Auto mode's first look: ``("jarvis", text, [])`` for the <think>/<answer> form (an <answer> tag, or a
+    <think> that is not one of the leading closed blocks); else ``("auto", text, thoughts)`` with the contents
+    of the leading closed <think> blocks (a thinking model's trace before a RetouchIQ / JSON answer) and
+    those blocks blanked out of the text, so that offsets stay those of the text given."""
+    if "<answer>" in text:
+        return "jarvis", text, []
+    last_think = text.rfind("<think>")
+    thoughts: list[str] = []
+    pos = 0
+    while True:
+        a = _WS_RUN.match(text, pos).end()
+        end = text.find("</think>", a + 7) if text.startswith("<think>", a) else -1
+        if end < 0:
+            break
+        thoughts.append(text[a + 7:end])
+        pos = end + 8
+    if last_think >= pos:  # a <think> tag after the leading blocks: judged as the Jarvis form
+        return "jarvis", " " * pos + text[pos:] if pos else text, thoughts
+    return "auto", " " * pos + text[pos:] if pos else text, thoughts
+
+
+def _detect(text: str, clamp: bool) -> ParseResult | str:
+    """Auto mode on text without think blocks: the format to parse with, or the result when both readings
+    had to be tried."""
+    body = _strip_fence(text, 0)[0]
+    i = body.find("{")
+    ops = _OPS_START.search(body)
+    if i >= 0 and ops is not None and ops.start() < i:
+        # name=value operations before the first brace: the form whose values may be JSON
+        # (local=[{...}]), or reasoning that quotes one before a JSON answer; keep the better reading
+        as_ops = _parse_retouchiq(text, clamp)
+        if as_ops.ok or _json_start(body) < 0:
+            return as_ops
+        as_json = _parse_json(text, clamp)  # a complete top-level JSON object: the answer
+        return as_json if as_json.program is not None or as_ops.program is None else as_ops
+    if i >= 0 and not _BRACE_OPS.match(body, i) or body.startswith("{}"):
+        if _json_start(body) >= 0:  # a complete JSON object (the first brace may be the reasoning's)
+            return "json"
+        if re.search(r'\{\s*"', body):  # meant as JSON but broken: report where, unless the
+            as_json = _parse_json(text, clamp)  # text also holds name=value operations
+            as_ops = _parse_retouchiq(text, clamp)
+            return as_ops if as_ops.program is not None else as_json
+    return "retouchiq"
 
 
 def _num_str(v: float) -> str:

@@ -1,4 +1,4 @@
-"""Turn rlkit dataset rows into trl's conversational SFT and GRPO rows for the two recipes.
+"""The agents' chat prompts, and rlkit dataset rows turned into trl's conversational SFT and GRPO rows.
 
 Retoucher rows need ``image`` (or ``source_image``), ``instruction`` and, for SFT, the expert ``program``
 (an ``EditProgram``, a program dict, or program text) with optional ``reasoning``; ``target_image`` is kept
@@ -11,6 +11,9 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from rlkit.ops import EditProgram, parse_program, render_program
+from rlkit.policies.diagnosis import parse_diagnosis
 
 __all__ = [
     "RETOUCHER_SYSTEM_PROMPT",
@@ -67,8 +70,6 @@ def retoucher_prompt(instruction: str, *, system_prompt: str | None = RETOUCHER_
 def retoucher_completion(program: Any, *, fmt: str = "retouchiq", reasoning: str | None = None,
                          where: str = "program") -> str:
     """Target text of the policy: reasoning, then the program rendered in ``fmt`` (round-trips the parser)."""
-    from rlkit.ops import EditProgram, parse_program, render_program
-
     if isinstance(program, str):
         parsed = parse_program(program, "auto")
         if parsed.program is None:
@@ -107,10 +108,7 @@ def retoucher_rows(rows: Sequence[Mapping[str, Any]], *, stage: str, fmt: str = 
 
 def _jsonable(v: Any) -> Any:
     """EditPrograms become their canonical dicts so Arrow can store them."""
-    to_dict = getattr(v, "to_dict", None)
-    if callable(to_dict) and type(v).__name__ == "EditProgram":
-        return json.dumps(to_dict())
-    return v
+    return json.dumps(v.to_dict()) if isinstance(v, EditProgram) else v
 
 
 def _boxes_text(boxes: Sequence[Sequence[float]]) -> str:
@@ -135,8 +133,6 @@ def reasoner_prompt(boxes: Sequence[Sequence[float]] | None = None, *, prompt_te
 def reasoner_completion(reference: Any, *, reasoning: str | None = None) -> str:
     """Target text: the reference flaws as the JSON list the papers use (after ``<think>`` if reasoning)."""
     if isinstance(reference, str):
-        from rlkit.policies.diagnosis import parse_diagnosis
-
         parsed = parse_diagnosis(reference)
         if not parsed.ok:
             raise ValueError(f"reference diagnosis does not parse: {parsed.problems[0].reason}")

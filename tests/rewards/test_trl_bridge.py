@@ -46,20 +46,18 @@ def test_weighted_sum_splits_into_named_trl_funcs_with_weights():
     assert len(one) == 1 and w == [1.0] and get_callable_name(one[0]) == ws.name
 
 
-def test_parsing_is_shared_between_funcs_of_one_step(monkeypatch):
-    import rlkit.policies.diagnosis as d
+def test_parsing_is_shared_between_funcs_of_one_step():
+    from rlkit.rewards.rollout import WORK_COUNTS
 
-    calls = []
-    real = d.parse_diagnosis
-    monkeypatch.setattr(d, "parse_diagnosis", lambda t: calls.append(t) or real(t))
     funcs, _ = to_trl_reward_funcs(WeightedSum([FormatReward("diagnosis"), TypeAccuracyReward()]))
     kw, _ = trl_kwargs(["[]", "[]"], reference_diagnosis=[REF, REF])
+    before = WORK_COUNTS["diagnosis"]
     for f in funcs:
         f(**kw)
-    assert calls.count("[]") == 2  # once per completion, not once per reward function
+    assert WORK_COUNTS["diagnosis"] - before == 2  # once per completion, not once per reward function
     kw2, _ = trl_kwargs(["[]", "[]"], reference_diagnosis=[REF, REF])  # next step: new list -> new batch
     funcs[0](**kw2)
-    assert calls.count("[]") == 4
+    assert WORK_COUNTS["diagnosis"] - before == 4
 
 
 def test_missing_columns_fail_at_construction_listing_them():

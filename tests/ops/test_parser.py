@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rlkit.ops import PARAM_SPECS, EditProgram, parse_program, render_program
+from rlkit.ops import PARAM_SPECS, EditProgram, ProgramError, as_program, parse_program, render_program
 
 
 def test_jarvis_format():
@@ -263,3 +263,45 @@ def test_json_answer_beats_an_operation_quoted_in_the_reasoning():
                       '{"exposure": 0.8, "contrast": 15, "sparkle": 3}')
     assert r.format == "json" and r.program == EditProgram({"exposure": 0.8, "contrast": 15})
     assert [p.reason for p in r.problems] == ["program: unknown parameter 'sparkle'"]
+
+
+def test_many_bad_keys_are_each_reported_at_their_first_occurrence():
+    # more keys than the parser looks up one by one: the one-pass search must give what str.find gives
+    keys = [f"bad{i}" for i in range(12)]
+    text = '{"why": "a \\"quoted\\" word", "notes": {"bad3": 2}, ' + ", ".join(f'"{k}": 1' for k in keys) + \
+        ', "exposure": 0.5}'
+    r = parse_program(text, "json")
+    assert r.program == EditProgram({"exposure": 0.5})
+    by_key = {p.reason.split("'")[1]: p.position for p in r.problems}
+    assert by_key == {k: text.index(f'"{k}"') for k in ["why", "notes", *keys]}
+    assert by_key["bad3"] == text.index('{"bad3": 2}') + 1  # the first occurrence is the nested one
+
+
+def test_as_program_from_text_dict_or_program():
+    p = EditProgram({"exposure": 0.5, "contrast": 10})
+    assert as_program(p) is p
+    assert as_program({"Exposure2012": 0.5, "contrast": 10}) == p
+    assert as_program({"params": {"exposure": 0.5, "contrast": 10}}) == p
+    assert as_program("Brighten it.\n{exposure=+0.5; contrast=10}") == p
+    assert as_program('<think>a</think><answer>{"Exposure2012": 0.5, "Contrast2012": 10}</answer>', fmt="jarvis") == p
+    assert as_program('{"exposure": 9}', clamp=True) == as_program({"exposure": 9}, clamp=True) == EditProgram(
+        {"exposure": 5.0})
+
+
+def test_as_program_errors_say_where_and_what():
+    with pytest.raises(ProgramError, match=r"^reference 3: program: unknown parameter 'sparkle'$"):
+        as_program({"sparkle": 1}, where="reference 3")
+    with pytest.raises(ProgramError, match=r"^program: parameter 'exposure' .* outside the allowed range \[-5, 5\]$"):
+        as_program({"exposure": 9})
+    with pytest.raises(ProgramError, match=r"^program: local\[0\]\.mask: "):
+        as_program({"local": [{"mask": {"type": "radial"}, "params": {"exposure": 1}}]})
+    # text must parse cleanly: a program recovered from text with problems is refused, every problem is listed
+    with pytest.raises(ProgramError, match=r"^row 7: text does not parse as a program \(auto format\): "
+                                           r"at 15: unknown operation 'sparkle'$"):
+        as_program("exposure=+0.5; sparkle=1", where="row 7")
+    with pytest.raises(ProgramError, match=r"^program: .*\(json format\): at 17: invalid JSON: Expecting property"):
+        as_program('{"exposure": 0.5,}', fmt="json")
+    with pytest.raises(ProgramError, match=r"and 2 more\)$"):
+        as_program("exposure=0.5; a=1; b=2; c=3; d=4; e=5; f=6; g=7")
+    with pytest.raises(ProgramError, match=r"^program: expected an EditProgram, a program dict or text, got int$"):
+        as_program(3)  # type: ignore[arg-type]

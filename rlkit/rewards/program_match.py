@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from rlkit.rewards.base import Reward, RewardBatch, RewardResult
+from rlkit.rewards.batch import RewardBatch
+from rlkit.rewards.protocol import Reward, RewardResult
 
 __all__ = [
     "JARVISART_THRESHOLDS",
