@@ -5,13 +5,33 @@ perception agents.
   trl SFT/GRPO rows built from rlkit records;
 - diagnosis: the reasoning agents' answer parser;
 - loading: policies and processors from paths, hub ids or LoRA adapters (Qwen-VL without torchvision);
-- perception: the saliency nets, their losses, map -> regions (see :mod:`rlkit.policies.perception`).
+- perception: the saliency nets, their losses, map -> regions (see :mod:`rlkit.policies.perception`);
+- evaluation: EditRefiner's evaluation agent (:mod:`rlkit.policies.evaluation`);
+- action: diagnosis + mask -> repair tool call (:mod:`rlkit.policies.action`); EditRefiner's reasoner prompts
+  and rows on EditFHF (:mod:`rlkit.policies.editrefiner_prompts`).
 
-The saliency nets and losses import torch/transformers; they load on first access (``from rlkit.policies
-import TextSaliencyNet``), which also registers the nets with ``AutoConfig``/``AutoModel``.
+The saliency nets, the evaluation agent and their losses import torch/transformers; they load on first access
+(``from rlkit.policies import TextSaliencyNet``), which also registers them with ``AutoConfig``/``AutoModel``.
 """
 
 from rlkit.policies import perception as _perception
+from rlkit.policies.action import (
+    TOOL_KINDS,
+    ActionAgent,
+    ActionConstraints,
+    ActionError,
+    ToolCall,
+    ToolSpec,
+    parse_action_answer,
+    rule_text,
+)
+from rlkit.policies.editrefiner_prompts import (
+    EDITREFINER_REASONER_SYSTEM_PROMPT,
+    FLAW_KINDS,
+    editrefiner_reasoner_prompt,
+    editrefiner_reasoner_rows,
+    editrefiner_reference,
+)
 from rlkit.policies.diagnosis import (
     Diagnosis,
     DiagnosisParse,
@@ -70,11 +90,21 @@ __all__ = [
     "TextSaliencyConfig", "TextSaliencyNet", "VLMSaliencyConfig", "VLMSaliencyNet", "SaliencyOutput",
     "load_saliency_net", "SALIENCY_MODEL_TYPES",
     "saliency_loss", "kld_loss", "eq2_weights", "eq6_weights", "LOSS_TERMS",
+    "EvaluationAgentConfig", "EvaluationAgent", "EvaluationOutput", "LEVELS", "level_of", "score_loss",
+    "TOOL_KINDS", "ActionAgent", "ActionConstraints", "ActionError", "ToolCall", "ToolSpec", "parse_action_answer",
+    "rule_text",
+    "EDITREFINER_REASONER_SYSTEM_PROMPT", "FLAW_KINDS", "editrefiner_reasoner_prompt", "editrefiner_reasoner_rows",
+    "editrefiner_reference",
 ]
+_EVALUATION = ("EvaluationAgentConfig", "EvaluationAgent", "EvaluationOutput", "LEVELS", "level_of", "score_loss")
 
 
 def __getattr__(name: str):
-    # The nets and losses (torch, transformers) load on first use: see rlkit.policies.perception.
+    # The nets, agents and losses (torch, transformers) load on first use.
     if name in _perception._LAZY:
         return getattr(_perception, name)
+    if name in _EVALUATION:
+        from rlkit.policies import evaluation
+
+        return getattr(evaluation, name)
     raise AttributeError(f"module 'rlkit.policies' has no attribute {name!r}")
