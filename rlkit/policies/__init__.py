@@ -25,19 +25,19 @@ from rlkit.policies.action import (
     parse_action_answer,
     rule_text,
 )
-from rlkit.policies.editrefiner_prompts import (
-    EDITREFINER_REASONER_SYSTEM_PROMPT,
-    FLAW_KINDS,
-    editrefiner_reasoner_prompt,
-    editrefiner_reasoner_rows,
-    editrefiner_reference,
-)
 from rlkit.policies.diagnosis import (
     Diagnosis,
     DiagnosisParse,
     DiagnosisProblem,
     normalize_flaw_type,
     parse_diagnosis,
+)
+from rlkit.policies.editrefiner_prompts import (
+    EDITREFINER_REASONER_SYSTEM_PROMPT,
+    FLAW_KINDS,
+    editrefiner_reasoner_prompt,
+    editrefiner_reasoner_rows,
+    editrefiner_reference,
 )
 from rlkit.policies.loading import (
     PROCESSOR_CLASSES,

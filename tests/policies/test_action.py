@@ -9,7 +9,15 @@ import time
 import numpy as np
 import pytest
 
-from rlkit.policies import ActionAgent, ActionConstraints, ActionError, Diagnosis, ToolSpec, parse_action_answer, rule_text
+from rlkit.policies import (
+    ActionAgent,
+    ActionConstraints,
+    ActionError,
+    Diagnosis,
+    ToolSpec,
+    parse_action_answer,
+    rule_text,
+)
 
 TOOLS = [ToolSpec("flux_fill", "inpaint", 8.0, "Flux-Fill"), ToolSpec("sd_inpaint", "inpaint", 2.0),
          ToolSpec("qwen_edit", "edit", 10.0, "Qwen-Image-Edit")]
