@@ -16,6 +16,7 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     from trl import TrlParser
 
+    from rlkit.testing import resolve_model_name  # an entry point: tiny:<kind> names in configs
     from rlkit.train.saliency import (
         SaliencyConfig,
         SaliencyScriptArguments,
@@ -23,7 +24,6 @@ def main(argv: list[str] | None = None) -> int:
         saliency_datasets,
         train_saliency,
     )
-    from rlkit.testing import resolve_model_name  # an entry point: tiny:<kind> names in configs
     from rlkit.train.stages import finish_run, init_distributed_for_deepspeed, is_main_process
 
     parser = TrlParser((SaliencyScriptArguments, SaliencyConfig))

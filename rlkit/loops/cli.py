@@ -77,6 +77,9 @@ def _rows(args: argparse.Namespace, kind: str) -> list[dict[str, Any]]:
         return rows
     if not args.image:
         raise SystemExit("error: give --image PATH (one image) or --data DATASET")
+    for flag, path in (("--image", args.image), ("--source", getattr(args, "source", None))):
+        if path and not Path(path).is_file():
+            raise SystemExit(f"error: {flag} {path!r} is not a file")
     row: dict[str, Any] = {"id": Path(args.image).stem}
     from PIL import Image
 
@@ -122,13 +125,13 @@ def _cmd_editrefiner(args: argparse.Namespace) -> int:
     from rlkit.loops.editrefiner import EditRefiner
     from rlkit.policies import EvaluationAgent, load_saliency_net
 
-    rows = _rows(args, "editfhf")
     perception = load_saliency_net(_resolve(args.perception), device=args.device)
     evaluator = EvaluationAgent.from_pretrained(_resolve(args.evaluator)).to(args.device).eval()
     reasoner = build_backend(args.reasoner, args.reasoner_url, args.reasoner_model, timeout=args.reasoner_timeout,
                              max_new_tokens=args.max_new_tokens, device=args.device)
     if reasoner is None:
         raise SystemExit("error: give the reasoning agent: --reasoner PATH or --reasoner-url URL --reasoner-model NAME")
+    rows = _rows(args, "editfhf")
     specs, tools = build_tools(args)
     loop = EditRefiner(perception=perception, reasoner=reasoner, action=_action(args, specs), tools=tools,
                        evaluator=evaluator, max_turns=args.max_turns, tau=args.tau, budget=args.budget,
@@ -145,7 +148,6 @@ def _cmd_agentic(args: argparse.Namespace) -> int:
     from rlkit.loops.agentic_retoucher import AgenticRetoucher
     from rlkit.policies import EvaluationAgent, load_saliency_net
 
-    rows = _rows(args, "blemish")
     perception = load_saliency_net(_resolve(args.perception), device=args.device)
     evaluator = EvaluationAgent.from_pretrained(_resolve(args.evaluator)).to(args.device).eval() \
         if args.evaluator else None
@@ -153,6 +155,7 @@ def _cmd_agentic(args: argparse.Namespace) -> int:
                              max_new_tokens=args.max_new_tokens, device=args.device)
     if reasoner is None:
         raise SystemExit("error: give the reasoning agent: --reasoner PATH or --reasoner-url URL --reasoner-model NAME")
+    rows = _rows(args, "blemish")
     specs, tools = build_tools(args)
     loop = AgenticRetoucher(perception=perception, reasoner=reasoner, action=_action(args, specs), tools=tools,
                             tau_s=args.tau_s, tau=args.tau, max_turns=args.max_turns, budget=args.budget,
