@@ -22,6 +22,10 @@ def _load(kind: str, path: Path) -> None:
         from diffusers import DiffusionPipeline
 
         DiffusionPipeline.from_pretrained(path)
+    elif kind.startswith("saliency_"):
+        from rlkit.policies import load_saliency_net
+
+        load_saliency_net(path)
     elif kind == "text":
         from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -16,7 +16,6 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     from trl import TrlParser
 
-    from rlkit.testing import resolve_model_name  # an entry point: tiny:<kind> names in configs
     from rlkit.train.saliency import (
         SaliencyConfig,
         SaliencyScriptArguments,
@@ -28,9 +27,10 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = TrlParser((SaliencyScriptArguments, SaliencyConfig))
     script, args = parser.parse_args_and_config(argv)
-    for name in ("model_name_or_path", "backbone_name_or_path"):
-        if getattr(script, name):
-            setattr(script, name, resolve_model_name(getattr(script, name)))
+    if script.model_name_or_path:  # "tiny:saliency_text" / "tiny:saliency_vlm": the tiny nets (tests, CI, docs)
+        from rlkit.testing import resolve_model_name
+
+        script.model_name_or_path = resolve_model_name(script.model_name_or_path)
     init_distributed_for_deepspeed()
     model = build_saliency_model(script)
     train, test = saliency_datasets(script)

@@ -5,16 +5,14 @@ perception agents.
   trl SFT/GRPO rows built from rlkit records;
 - diagnosis: the reasoning agents' answer parser;
 - loading: policies and processors from paths, hub ids or LoRA adapters (Qwen-VL without torchvision);
-- perception: the saliency nets, their losses, map -> regions (see :mod:`rlkit.policies.perception`);
-- evaluation: EditRefiner's evaluation agent (:mod:`rlkit.policies.evaluation`);
+- perception: the saliency nets (Agentic Retoucher's text-conditioned net, EditRefiner's VLM net), their
+  losses and map -> regions (see :mod:`rlkit.policies.perception`); importing this package registers the nets
+  with ``AutoConfig``/``AutoModel``;
+- evaluation: EditRefiner's evaluation agent (:mod:`rlkit.policies.evaluation`, registered the same way);
 - action: diagnosis + mask -> repair tool call (:mod:`rlkit.policies.action`); EditRefiner's reasoner prompts
   and rows on EditFHF (:mod:`rlkit.policies.editrefiner_prompts`).
-
-The saliency nets, the evaluation agent and their losses import torch/transformers; they load on first access
-(``from rlkit.policies import TextSaliencyNet``), which also registers them with ``AutoConfig``/``AutoModel``.
 """
 
-from rlkit.policies import perception as _perception
 from rlkit.policies.action import (
     TOOL_KINDS,
     ActionAgent,
@@ -39,6 +37,14 @@ from rlkit.policies.editrefiner_prompts import (
     editrefiner_reasoner_rows,
     editrefiner_reference,
 )
+from rlkit.policies.evaluation import (
+    LEVELS,
+    EvaluationAgent,
+    EvaluationAgentConfig,
+    EvaluationOutput,
+    level_of,
+    score_loss,
+)
 from rlkit.policies.loading import (
     PROCESSOR_CLASSES,
     ImageOnlyQwen2_5_VLProcessor,
@@ -53,17 +59,29 @@ from rlkit.policies.loading import (
     resolve_model_path,
 )
 from rlkit.policies.perception import (
+    LOSS_TERMS,
+    SALIENCY_MODEL_TYPES,
     MapRegions,
     MaskError,
+    SaliencyOutput,
+    TextSaliencyConfig,
+    TextSaliencyNet,
+    VLMSaliencyConfig,
+    VLMSaliencyNet,
     boxes_from_mask,
     default_dilation,
     dilate_mask,
     disk_footprint,
+    eq2_weights,
+    eq6_weights,
+    kld_loss,
+    load_saliency_net,
     masks_from_saliency,
     open_close,
     regions_from_map,
     regions_from_maps,
     saliency_as_map,
+    saliency_loss,
 )
 from rlkit.policies.prompts import (
     REASONER_SYSTEM_PROMPT,
@@ -96,15 +114,4 @@ __all__ = [
     "EDITREFINER_REASONER_SYSTEM_PROMPT", "FLAW_KINDS", "editrefiner_reasoner_prompt", "editrefiner_reasoner_rows",
     "editrefiner_reference",
 ]
-_EVALUATION = ("EvaluationAgentConfig", "EvaluationAgent", "EvaluationOutput", "LEVELS", "level_of", "score_loss")
 
-
-def __getattr__(name: str):
-    # The nets, agents and losses (torch, transformers) load on first use.
-    if name in _perception._LAZY:
-        return getattr(_perception, name)
-    if name in _EVALUATION:
-        from rlkit.policies import evaluation
-
-        return getattr(evaluation, name)
-    raise AttributeError(f"module 'rlkit.policies' has no attribute {name!r}")

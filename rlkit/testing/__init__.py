@@ -25,6 +25,7 @@ from .cache import (
     tiny_model_path,
 )
 from .corpus import CORPUS
+from .threads import one_torch_thread
 
 __all__ = [
     "CORPUS",
@@ -37,6 +38,7 @@ __all__ = [
     "build_tiny_model",
     "cache_root",
     "load_processor",
+    "one_torch_thread",
     "recipe_hash",
     "register_processors",
     "resolve_model_name",

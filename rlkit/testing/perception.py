@@ -4,8 +4,10 @@
   patches: an 8 x 8 grid, width 64) and a 2-layer T5 encoder (width 64) with the locally trained Unigram
   tokenizer of ``rlkit.testing.tokenizers.t5_tokenizer``; decoder 8 -> 32 px logits (resized to 64).
 - ``saliency_vlm``: :class:`~rlkit.policies.VLMSaliencyNet` on the tiny Qwen3-VL of ``rlkit.testing``
-  (the ``qwen3_vl`` kind's recipe, same seed), 128 px inputs (a 4 x 4 token grid per image), LoRA r=8 on the language
-  model, decoder 4 -> 64 px (resized to 128).
+  (the ``qwen3_vl`` kind's recipe, same seed), 128 px inputs (a 4 x 4 token grid per image), features from layer 0
+  (the vision encoder's output at the edited image's tokens: the paper's "vision encoder features"; the
+  2-layer language model adds little at this size), LoRA r=8 on the language model, decoder 4 -> 64 px
+  (resized to 128).
 
 Both folders load with ``AutoModel.from_pretrained(dir)`` once ``rlkit.policies`` nets are imported (or
 with ``rlkit.policies.load_saliency_net``).
@@ -33,7 +35,7 @@ RECIPE: dict[str, Any] = {
     "saliency_vlm": {
         "net_version": NET_VERSION,
         "backbone": "qwen3_vl",
-        "net": {"image_size": 128, "feature_layer": 1, "decoder_dim": 64, "decoder_heads": 4,
+        "net": {"image_size": 128, "feature_layer": 0, "decoder_dim": 64, "decoder_heads": 4,
                 "decoder_channels": [32, 32, 16, 16], "decoder_factors": [2, 2, 2, 2], "lora_r": 8,
                 "lora_alpha": 16, "lora_dropout": 0.0, "max_instruction_tokens": 48},
     },

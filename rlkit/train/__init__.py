@@ -3,7 +3,11 @@
 - :func:`run_retoucher` / :func:`run_reasoner`: the two recipes (``recipes/grpo_*.py`` call them);
 - :class:`RetouchEnvReward`: a trl reward function that executes each completion in ``VectorRetouchEnv``;
 - :func:`train_sft` / :func:`train_grpo`: one stage each over trl's trainers (resume, DeepSpeed-on-CPU);
-- :func:`run_quickstart`: ``rlkit quickstart``.
+- :func:`run_quickstart`: ``rlkit quickstart``;
+- :func:`train_saliency` and its config / collator / trainer: the perception agents' saliency nets
+  (``rlkit.train.saliency``, loaded on first use);
+- :func:`train_evaluator` / :func:`run_evaluator_stages` and their config / collator / trainer: EditRefiner's
+  evaluation agent in its two stages (``rlkit.train.evaluator``, loaded on first use).
 
 Heavy libraries (trl, transformers, datasets) are imported inside functions, except in ``config``.
 """
@@ -30,6 +34,12 @@ from rlkit.train.quickstart import QuickstartConfig, QuickstartResult, build_qui
 from rlkit.train.recipe_data import load_rows
 from rlkit.train.stages import init_distributed_for_deepspeed, train_grpo, train_sft
 
+_SALIENCY = ("SaliencyConfig", "SaliencyScriptArguments", "SaliencyCollator", "SaliencyTrainer",
+             "SaliencyTrainResult", "train_saliency", "saliency_datasets", "build_saliency_model")
+_EVALUATOR = ("EvaluatorConfig", "EvaluatorScriptArguments", "EvaluatorCollator", "EvaluatorTrainer",
+              "EvaluatorTrainResult", "train_evaluator", "run_evaluator_stages", "evaluator_datasets",
+              "build_evaluator_model", "heldout_correlations")
+
 __all__ = [
     "RetouchEnvReward", "env_rows_from_trl",
     "generate_texts",
@@ -42,13 +52,23 @@ __all__ = [
     "load_rows",
     "init_distributed_for_deepspeed", "train_sft", "train_grpo",
     "run_retoucher", "run_reasoner",
+    *_SALIENCY,
+    *_EVALUATOR,
 ]
 
 
 def __getattr__(name: str):
-    # The recipe runners import trl's config classes; load them on first use.
+    # The recipe runners import trl's config classes, the saliency trainer transformers.Trainer: first use.
     if name in ("run_retoucher", "run_reasoner"):
         from rlkit.train import recipes
 
         return getattr(recipes, name)
+    if name in _SALIENCY:
+        from rlkit.train import saliency
+
+        return getattr(saliency, name)
+    if name in _EVALUATOR:
+        from rlkit.train import evaluator
+
+        return getattr(evaluator, name)
     raise AttributeError(f"module 'rlkit.train' has no attribute {name!r}")

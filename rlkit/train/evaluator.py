@@ -26,6 +26,7 @@ from transformers import TrainingArguments
 from rlkit.data import MOS_DIMENSIONS, EditFHFRecord, open_image
 from rlkit.metrics import editrefiner_overall, srcc
 from rlkit.policies import EvaluationAgent
+from rlkit.train.progress import TrainingProgress, use_rich_progress
 from rlkit.train.saliency import SaliencyScriptArguments, SaliencyTrainer, saliency_datasets
 from rlkit.train.stages import _resume_arg
 
@@ -112,7 +113,14 @@ class EvaluatorCollator:
 class EvaluatorTrainer(SaliencyTrainer):
     """``transformers.Trainer`` logging the agent's loss components (``loss/level_ce``, ``loss/mse/<dim>``,
     ``loss/plcc/<dim>``, averaged since the last log; ``eval_loss/...`` in evaluation), as the saliency
-    trainer does for its nets. The PLCC memory is emptied when training starts."""
+    trainer does for its nets, with rlkit's rich progress. The PLCC memory is emptied when training starts."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if getattr(self.args, "rich_progress", False) and not self.args.disable_tqdm:
+            self.remove_callback(TrainingProgress)
+            use_rich_progress(self, f"evaluator stage '{self.args.stage}'",
+                              extra_metrics=["loss/level_ce", "loss/score"])
 
     def train(self, *args: Any, **kwargs: Any) -> Any:
         model = self.model.module if hasattr(self.model, "module") else self.model
@@ -158,8 +166,8 @@ def train_evaluator(
     out = trainer.train(resume_from_checkpoint=_resume_arg(resume_from_checkpoint, args.output_dir))
     trainer.save_model(args.output_dir)
     history = [dict(h) for h in trainer.state.log_history]
-    if summary and trainer.is_world_process_zero():
-        _print_summary(model, history, args, eval_dataset)
+    if summary and eval_dataset is not None and len(eval_dataset) >= 3 and trainer.is_world_process_zero():
+        _print_summary(model, args, eval_dataset)
     return EvaluatorTrainResult(trainer, dict(out.metrics), args.output_dir, history)
 
 
@@ -179,33 +187,19 @@ def heldout_correlations(model: EvaluationAgent, rows: Any, *, readouts: Sequenc
     return out
 
 
-def _print_summary(model: EvaluationAgent, history: list[dict[str, float]], args: EvaluatorConfig,
-                   eval_dataset: Any) -> None:
+def _print_summary(model: EvaluationAgent, args: EvaluatorConfig, eval_dataset: Any) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
-    logs = [h for h in history if "loss" in h]
-    if logs:
-        first, last = logs[0], logs[-1]
-        table = Table(title=f"evaluator stage '{args.stage}': {len(logs)} logs, saved to {args.output_dir}")
-        for c in ("term", "first log", "last log"):
-            table.add_column(c, justify="left" if c == "term" else "right")
-        for k in ["loss", *sorted(k for k in last if k.startswith("loss/"))]:
-            if k in first and k in last:
-                table.add_row(k, f"{first[k]:.4f}", f"{last[k]:.4f}")
-        console.print(table)
-    if eval_dataset is not None and len(eval_dataset) >= 3:
-        readouts = ("head", "levels") if args.stage != "scores" else ("head",)
-        corr = heldout_correlations(model, eval_dataset, readouts=readouts,
-                                    batch_size=args.per_device_eval_batch_size)
-        table = Table(title=f"held-out SRCC with the MOS ({len(eval_dataset)} items)")
-        table.add_column("read-out")
-        for d in [*MOS_DIMENSIONS, "overall"]:
-            table.add_column(d, justify="right")
-        for name, row in corr.items():
-            table.add_row(name, *("–" if v is None else f"{v:.3f}" for v in row.values()))
-        console.print(table)
+    readouts = ("head", "levels") if args.stage != "scores" else ("head",)
+    corr = heldout_correlations(model, eval_dataset, readouts=readouts, batch_size=args.per_device_eval_batch_size)
+    table = Table(title=f"evaluator stage '{args.stage}': held-out SRCC with the MOS ({len(eval_dataset)} items)")
+    table.add_column("read-out")
+    for d in [*MOS_DIMENSIONS, "overall"]:
+        table.add_column(d, justify="right")
+    for name, row in corr.items():
+        table.add_row(name, *("–" if v is None else f"{v:.3f}" for v in row.values()))
+    Console().print(table)
 
 
 # ---------------------------------------------------------------------- recipe pieces

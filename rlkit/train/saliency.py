@@ -7,8 +7,8 @@
   disks aggregated with Gaussian kernels (``rlkit.data.saliency_from_regions``, sigma = the disk radius H/20
   of the full image), cropped / flipped / resized exactly like the image.
 - :class:`SaliencyTrainer`: a ``Trainer`` whose logs carry the loss components (``loss/mse``,
-  ``loss/kld/artifact``, ...); progress is trl's rich bar.
-- :func:`train_saliency`: one call: trainer, (resumed) training, final save with the tokenizer, summary table.
+  ``loss/kld/artifact``, ...); progress is rlkit's rich bar (``rlkit.train.progress``) with a summary table.
+- :func:`train_saliency`: one call: trainer, (resumed) training, final save with the tokenizer.
 - :func:`saliency_datasets` / :func:`build_saliency_model`: the recipe's data and model sources.
 """
 
@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from transformers import Trainer, TrainingArguments
 
 from rlkit.data import BlemishRecord, EditFHFRecord, open_image
+from rlkit.train.progress import quiet_third_party, use_rich_progress
 from rlkit.train.stages import _restore_full_weights, _resume_arg
 
 __all__ = [
@@ -50,7 +51,7 @@ class SaliencyConfig(TrainingArguments):
 
     Defaults differ from ``TrainingArguments`` where a saliency run needs it: rows keep their image columns
     (``remove_unused_columns=False``), evaluation keeps only the loss (``prediction_loss_only=True``), and
-    progress is trl's rich bar (``rich_progress``).
+    progress is rlkit's rich bar and summary table (``rich_progress``).
     """
 
     crop_scale: list[float] = field(
@@ -60,7 +61,7 @@ class SaliencyConfig(TrainingArguments):
     hflip: bool = field(default=True, metadata={"help": "Random horizontal flips in training (map flipped too)."})
     label_size: int | None = field(
         default=None, metadata={"help": "Side of the ground-truth maps (default: the net's input size)."})
-    rich_progress: bool = field(default=True, metadata={"help": "Show trl's rich progress bar instead of tqdm."})
+    rich_progress: bool = field(default=True, metadata={"help": "Show rlkit's rich progress bar instead of tqdm."})
     remove_unused_columns: bool = field(default=False, metadata={"help": "Keep the rows' image columns."})
     prediction_loss_only: bool = field(default=True, metadata={"help": "Evaluate the loss only."})
 
@@ -224,11 +225,8 @@ class SaliencyTrainer(Trainer):
             self.data_collator.step_fn = lambda: self.state.global_step
         self._components: dict[str, dict[str, list[torch.Tensor]]] = {"train": {}, "eval": {}}
         if getattr(self.args, "rich_progress", False) and not self.args.disable_tqdm:
-            from transformers.trainer_callback import ProgressCallback
-            from trl.trainer.callbacks import RichProgressCallback
-
-            self.remove_callback(ProgressCallback)
-            self.add_callback(RichProgressCallback())
+            terms = getattr(getattr(self.model, "config", None), "loss_weights", dict)()
+            use_rich_progress(self, "saliency training", extra_metrics=[f"loss/{t}" for t in terms])
 
     def get_eval_dataloader(self, eval_dataset: Any = None) -> Any:
         """The Trainer's eval loader, built with ``eval_data_collator`` (whole images, no flips) when given."""
@@ -277,18 +275,19 @@ def train_saliency(
     eval_dataset: Any = None,
     resume_from_checkpoint: str | bool | None = None,
     callbacks: Sequence[Any] | None = None,
-    summary: bool = True,
 ) -> SaliencyTrainResult:
     """Train ``model`` on GenBlemish / EditFHF rows (a ``datasets.Dataset`` or a list of rows or records).
 
     Checkpoints follow ``args`` (``save_strategy`` ...); ``resume_from_checkpoint`` True / "last" picks the
     last ``checkpoint-*`` in ``args.output_dir``. The final net (with its tokenizer / image processor) is saved
-    to ``args.output_dir`` and loads with ``AutoModel.from_pretrained``.
+    to ``args.output_dir`` and loads with ``AutoModel.from_pretrained``. With ``args.rich_progress`` (and tqdm
+    not disabled) the run shows rlkit's rich progress bar and ends with its summary table.
     """
     if not isinstance(args, SaliencyConfig):
         raise TypeError(f"args must be a SaliencyConfig, got {type(args).__name__}")
     if train_dataset is None or len(train_dataset) == 0:
         raise ValueError("train_saliency: the training dataset is empty")
+    quiet_third_party()
     collator = SaliencyCollator(model, train=True, crop_scale=args.crop_scale, hflip=args.hflip,
                                 label_size=args.label_size, seed=args.seed)
     eval_collator = SaliencyCollator(model, train=False, label_size=args.label_size)
@@ -302,30 +301,7 @@ def train_saliency(
     out = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(args.output_dir)
     history = [dict(h) for h in trainer.state.log_history]
-    if summary and trainer.is_world_process_zero():
-        _print_summary(history, args.output_dir)
     return SaliencyTrainResult(trainer, dict(out.metrics), args.output_dir, history)
-
-
-def _print_summary(history: list[dict[str, float]], output_dir: str) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    train_logs = [h for h in history if "loss" in h]
-    if not train_logs:
-        return
-    first, last = train_logs[0], train_logs[-1]
-    table = Table(title=f"saliency training: {len(train_logs)} logs, saved to {output_dir}")
-    table.add_column("term")
-    table.add_column("first log", justify="right")
-    table.add_column("last log", justify="right")
-    for k in ["loss", *sorted(k for k in last if k.startswith("loss/"))]:
-        if k in first and k in last:
-            table.add_row(k, f"{first[k]:.4f}", f"{last[k]:.4f}")
-    evals = [h for h in history if "eval_loss" in h]
-    if evals:
-        table.add_row("eval_loss", f"{evals[0]['eval_loss']:.4f}", f"{evals[-1]['eval_loss']:.4f}")
-    Console().print(table)
 
 
 # ---------------------------------------------------------------------- recipe pieces
@@ -411,16 +387,15 @@ def saliency_datasets(script: SaliencyScriptArguments) -> tuple[Any, Any]:
 
 
 def build_saliency_model(script: SaliencyScriptArguments) -> Any:
-    """The net to train: loaded from ``model_name_or_path`` (entry points resolve ``tiny:<kind>`` names), or new on
-    pretrained encoders (text net) / a pretrained Qwen-VL backbone (VLM net) with ``net_config`` overrides."""
+    """The net to train: loaded from ``model_name_or_path`` (a folder or hub id; the recipe turns ``tiny:<kind>``
+    into the tiny net's folder), or new on pretrained encoders (text net) / a pretrained Qwen-VL backbone
+    (VLM net) with ``net_config`` overrides."""
     from rlkit.policies import TextSaliencyNet, VLMSaliencyNet, load_saliency_net
 
     dtype = getattr(torch, script.dtype) if script.dtype else None
     overrides = dict(script.net_config or {})
     if script.model_name_or_path:
-        from rlkit.policies import resolve_model_path
-
-        model = load_saliency_net(resolve_model_path(script.model_name_or_path), dtype=dtype)
+        model = load_saliency_net(script.model_name_or_path, dtype=dtype)
         expected = TextSaliencyNet if script.net == "text" else VLMSaliencyNet
         if not isinstance(model, expected):
             raise ValueError(f"net={script.net!r} but {script.model_name_or_path!r} holds a {type(model).__name__}")

@@ -8,7 +8,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from rlkit.data import (
     MOS_DIMENSIONS,
@@ -19,15 +18,13 @@ from rlkit.data import (
     editfhf_mos,
     saliency_from_regions,
 )
+from rlkit.testing import one_torch_thread
 
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    """The engine's small renders lose 100x to thread contention on a loaded 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    with one_torch_thread():  # tiny models: no thread contention on a loaded machine
+        yield
 
 
 @pytest.fixture(scope="module")

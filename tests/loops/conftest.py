@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
+from rlkit.testing import one_torch_thread
+
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    with one_torch_thread():
+        yield
 
 
 class SpotPerception:

@@ -14,25 +14,19 @@ from rlkit.eval import FullReferenceEvaluator, LoopSample, run_evaluator, run_lo
 from rlkit.eval.evaluator import samples_from_editfhf
 from rlkit.loops import EditRefiner
 from rlkit.policies import ActionAgent, EvaluationAgent, ToolSpec
-from rlkit.testing import tiny_model_path
+from rlkit.testing import one_torch_thread, tiny_model_path
 from rlkit.train.evaluator import EvaluatorConfig, train_evaluator
 
 
 @pytest.fixture(scope="module")
 def data():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_torch_thread():
         return build_editfhf(12, 21, size=64)
-    finally:
-        torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")
 def trained(data, tmp_path_factory):
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_torch_thread():
         torch.manual_seed(0)
         agent = EvaluationAgent.from_backbone(tiny_model_path("qwen3_vl"), image_size=64, head_dims=(16,),
                                               head_dropout=(0.0,), backbone_training="full", plcc_memory=16)
@@ -40,10 +34,8 @@ def trained(data, tmp_path_factory):
                                per_device_train_batch_size=6, learning_rate=1e-3, use_cpu=True, report_to=[],
                                save_strategy="no", disable_tqdm=True)
         train_evaluator(agent, data, args, summary=False)
-        agent.name = "evaluation agent (tiny, trained)"
-        return agent.eval()
-    finally:
-        torch.set_num_threads(n)
+    agent.name = "evaluation agent (tiny, trained)"
+    return agent.eval()
 
 
 def test_evaluator_suite_reads_the_agent(data, trained, tmp_path):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from rlkit.data import build_editfhf
 from rlkit.policies import (
@@ -16,16 +15,13 @@ from rlkit.policies import (
     parse_diagnosis,
 )
 from rlkit.rewards import RewardBatch, TypeAccuracyReward
+from rlkit.testing import one_torch_thread
 
 
 @pytest.fixture(scope="module")
 def rows():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_torch_thread():
         return build_editfhf(6, 11, size=64, artifacts=(1, 2), failures=(0, 1))
-    finally:
-        torch.set_num_threads(n)
 
 
 def test_prompt_holds_source_then_edited_image_instruction_kind_and_boxes():
@@ -75,7 +71,7 @@ def test_tiny_vlm_renders_and_trains_on_the_rows(rows, tmp_path):
     from transformers import AutoModelForImageTextToText
     from trl import SFTConfig
 
-    from rlkit.testing import tiny_model_path
+    from rlkit.testing import tiny_model_path  # noqa: I001 - with the other deferred training imports
     from rlkit.train import train_sft
 
     path = tiny_model_path("qwen3_vl")

@@ -13,15 +13,13 @@ from transformers import AutoConfig, AutoModel
 from rlkit.metrics import editrefiner_overall
 from rlkit.policies import EvaluationAgent, EvaluationAgentConfig
 from rlkit.policies.evaluation import LEVELS, level_expectation, level_of, levels_of, pearson, score_loss
-from rlkit.testing import tiny_model_path
+from rlkit.testing import one_torch_thread, tiny_model_path
 
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    with one_torch_thread():
+        yield
 
 
 @pytest.fixture(scope="module")

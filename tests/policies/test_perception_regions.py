@@ -136,3 +136,21 @@ def test_bad_maps_are_named():
         regions_from_maps(bad)
     # a raw map is accepted when asked to normalise
     assert len(regions_from_map(_hand_map() * 3 - 1, normalize=True, dilation=0)) == 3
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_open_close_and_dilation_equal_whole_image_scipy_on_random_maps(seed):
+    rng = np.random.default_rng(seed)
+    s = ndimage.gaussian_filter(rng.uniform(size=(70, 90)), 3)
+    s = (s - s.min()) / (s.max() - s.min())
+    for o, c in ((1, 0), (0, 2), (2, 3)):
+        ref = ndimage.binary_opening(s >= 0.6, structure=morphology.disk(o)) if o else s >= 0.6
+        if c:
+            ref = ndimage.binary_closing(np.pad(ref, c), structure=morphology.disk(c))[c:-c, c:-c]
+        np.testing.assert_array_equal(open_close(s >= 0.6, o, c), ref)
+    r = regions_from_map(s, tau=0.6, dilation=4)
+    assert len(r) >= 2
+    dist = ndimage.distance_transform_edt(s < 0.6)
+    np.testing.assert_array_equal(r.union, dist <= 4)
+    np.testing.assert_array_equal(r.masks.any(0), r.union)
+    assert (r.masks.sum(0) <= 1).all()  # overlapping dilations are split between the nearer components

@@ -14,7 +14,7 @@ from PIL import Image
 
 from rlkit.data import EditFHFRecord, build_editfhf
 from rlkit.policies import EvaluationAgent
-from rlkit.testing import tiny_model_path
+from rlkit.testing import one_torch_thread, tiny_model_path
 from rlkit.train.evaluator import EvaluatorCollator, EvaluatorConfig, heldout_correlations, train_evaluator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,20 +22,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    with one_torch_thread():
+        yield
 
 
 @pytest.fixture(scope="module")
 def rows():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_torch_thread():
         return build_editfhf(8, 3, size=64)
-    finally:
-        torch.set_num_threads(n)
 
 
 def _agent(**kw):

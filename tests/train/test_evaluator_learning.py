@@ -12,7 +12,7 @@ import torch
 from rlkit.data import build_editfhf, default_photos
 from rlkit.metrics import srcc
 from rlkit.policies import EvaluationAgent
-from rlkit.testing import tiny_model_path
+from rlkit.testing import one_torch_thread, tiny_model_path
 from rlkit.train.evaluator import EvaluatorConfig, train_evaluator
 
 DIMS = ("perceptual_quality", "instruction_following", "visual_consistency")
@@ -20,9 +20,7 @@ DIMS = ("perceptual_quality", "instruction_following", "visual_consistency")
 
 @pytest.mark.slow
 def test_the_trained_head_ranks_a_visible_score_better_than_untrained(tmp_path):
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_torch_thread():
         photos = [p for p in default_photos() if p not in ("coffee", "motorcycle")]
         bright = lambda r: {d: 100.0 * float(np.asarray(r["edited"], np.float32).mean() / 255) for d in DIMS}  # noqa: E731
         train = build_editfhf(96, 0, size=64, photos=photos).map(bright)
@@ -39,7 +37,5 @@ def test_the_trained_head_ranks_a_visible_score_better_than_untrained(tmp_path):
                                    use_cpu=True, report_to=[], save_strategy="no", disable_tqdm=True, seed=seed)
             train_evaluator(agent, train, args, summary=False)
             trained.append(srcc(agent.score(test["source"], test["edited"], test["instruction"])[:, 0], y))
-    finally:
-        torch.set_num_threads(n)
     margin, spread = min(trained) - max(untrained), max(trained) - min(trained)
     assert margin > spread and margin > 0.1, (trained, untrained)

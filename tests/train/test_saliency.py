@@ -15,7 +15,7 @@ from transformers import AutoModel
 
 from rlkit.data import BlemishRecord, EditFHFRecord, FlawRegion, Region, saliency_from_regions
 from rlkit.policies import load_saliency_net
-from rlkit.testing import tiny_model_path
+from rlkit.testing import one_torch_thread, tiny_model_path
 from rlkit.train.saliency import SaliencyCollator, SaliencyConfig, train_saliency
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,11 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    """Tiny models lose several-fold to thread contention on a loaded 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    with one_torch_thread():  # tiny models: no thread contention on a loaded machine
+        yield
 
 
 def _blemish_rows(n: int, size: int = 64) -> list[BlemishRecord]:
@@ -94,7 +91,7 @@ def test_editfhf_rows_give_two_maps_for_the_vlm():
 
 def test_components_logged_and_folder_loads(tmp_path):
     net = load_saliency_net(tiny_model_path("saliency_text")).train()
-    res = train_saliency(net, _blemish_rows(8), _args(tmp_path), eval_dataset=_blemish_rows(4), summary=False)
+    res = train_saliency(net, _blemish_rows(8), _args(tmp_path), eval_dataset=_blemish_rows(4))
     logs = [h for h in res.history if "loss" in h]
     assert len(logs) == 4 and all({"loss/mse", "loss/kld"} <= set(h) for h in logs)
     for h in logs:  # the loss is Eq. 2 of its components (one batch per log)
@@ -111,19 +108,19 @@ def test_resume_replays_the_uninterrupted_run(tmp_path):
     rows = _blemish_rows(12)
     kw = {"crop_scale": [1.0, 1.0], "hflip": False}
     full = load_saliency_net(tiny_model_path("saliency_text")).train()
-    train_saliency(full, rows, _args(tmp_path / "a", max_steps=4, **kw), summary=False)
+    train_saliency(full, rows, _args(tmp_path / "a", max_steps=4, **kw))
     part = load_saliency_net(tiny_model_path("saliency_text")).train()
     args = _args(tmp_path / "b", max_steps=4, save_strategy="steps", save_steps=2, **kw)
-    train_saliency(part, rows, args, summary=False)
+    train_saliency(part, rows, args)
     ckpt = Path(args.output_dir) / "checkpoint-2"
     assert ckpt.is_dir()
     resumed = load_saliency_net(tiny_model_path("saliency_text")).train()
-    res = train_saliency(resumed, rows, args, resume_from_checkpoint=str(ckpt), summary=False)
+    res = train_saliency(resumed, rows, args, resume_from_checkpoint=str(ckpt))
     assert res.trainer.state.global_step == 4
     for (n, a), (_, b) in zip(full.state_dict().items(), resumed.state_dict().items()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=n)
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
-        train_saliency(resumed, rows, _args(tmp_path / "c"), resume_from_checkpoint=True, summary=False)
+        train_saliency(resumed, rows, _args(tmp_path / "c"), resume_from_checkpoint=True)
 
 
 def test_rows_that_do_not_fit_are_named(tmp_path):
@@ -136,7 +133,7 @@ def test_rows_that_do_not_fit_are_named(tmp_path):
     with pytest.raises(ValueError, match="crop_scale"):
         _args(tmp_path, crop_scale=[0.0, 1.0])
     with pytest.raises(ValueError, match="empty"):
-        train_saliency(net, [], _args(tmp_path), summary=False)
+        train_saliency(net, [], _args(tmp_path))
 
 
 def test_recipe_tiny_config_runs(tmp_path, monkeypatch):

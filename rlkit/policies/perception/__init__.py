@@ -6,12 +6,15 @@
 - :func:`saliency_loss` with :func:`eq2_weights` / :func:`eq6_weights`: the papers' hybrid losses.
 - :func:`regions_from_map`: threshold, opening/closing, components, boxes and dilated masks.
 
-Both nets are ``PreTrainedModel`` s registered with ``AutoConfig``/``AutoModel`` when their module is
-imported (first access to a net name here, or :func:`load_saliency_net`); both expose
+Both nets are ``PreTrainedModel`` s registered with ``AutoConfig``/``AutoModel`` on import (so
+``AutoModel.from_pretrained(folder)`` works once ``rlkit.policies`` is imported); both expose
 ``predict_maps(images, *, prompts=None, sources=None, instructions=None) -> {map name: (N, H, W)}`` and
-``map_names``. Regions need only numpy/scipy and load eagerly; the nets and losses load on first use.
+``map_names``.
 """
 
+from rlkit.policies.perception.loading import SALIENCY_MODEL_TYPES, load_saliency_net
+from rlkit.policies.perception.losses import LOSS_TERMS, eq2_weights, eq6_weights, kld_loss, saliency_loss
+from rlkit.policies.perception.modules import SaliencyOutput
 from rlkit.policies.perception.regions import (
     MapRegions,
     MaskError,
@@ -25,21 +28,8 @@ from rlkit.policies.perception.regions import (
     regions_from_maps,
     saliency_as_map,
 )
-
-_LAZY = {
-    "TextSaliencyConfig": "text_net",
-    "TextSaliencyNet": "text_net",
-    "VLMSaliencyConfig": "vlm_net",
-    "VLMSaliencyNet": "vlm_net",
-    "SaliencyOutput": "modules",
-    "load_saliency_net": "loading",
-    "SALIENCY_MODEL_TYPES": "loading",
-    "saliency_loss": "losses",
-    "kld_loss": "losses",
-    "eq2_weights": "losses",
-    "eq6_weights": "losses",
-    "LOSS_TERMS": "losses",
-}
+from rlkit.policies.perception.text_net import TextSaliencyConfig, TextSaliencyNet
+from rlkit.policies.perception.vlm_net import VLMSaliencyConfig, VLMSaliencyNet
 
 __all__ = [
     "MapRegions", "MaskError", "boxes_from_mask", "default_dilation", "dilate_mask", "disk_footprint",
@@ -49,11 +39,3 @@ __all__ = [
     "saliency_loss", "kld_loss", "eq2_weights", "eq6_weights", "LOSS_TERMS",
 ]
 
-
-def __getattr__(name: str):
-    # torch/transformers load only when a net or loss is first asked for (rlkit.envs imports the regions).
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(f"rlkit.policies.perception.{_LAZY[name]}"), name)
-    raise AttributeError(f"module 'rlkit.policies.perception' has no attribute {name!r}")

@@ -34,7 +34,10 @@ def _one(x: Any, where: str, channels_last: bool) -> torch.Tensor:
     if isinstance(x, Image.Image):
         t = torch.from_numpy(np.asarray(x.convert("RGB"), dtype=np.uint8).copy()).permute(2, 0, 1)
     elif isinstance(x, (np.ndarray, torch.Tensor)):
-        t = torch.as_tensor(x) if isinstance(x, np.ndarray) else x.detach().cpu()
+        if isinstance(x, np.ndarray):
+            t = torch.as_tensor(x if x.flags.writeable else x.copy())  # read-only arrays (np.asarray(PIL))
+        else:
+            t = x.detach().cpu()
         if t.ndim == 2:
             t = t[None]
         elif t.ndim == 3 and channels_last:

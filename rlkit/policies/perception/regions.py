@@ -14,10 +14,12 @@ of it in one documented order:
 4. each component's box ``(x1, y1, x2, y2)`` (pixels, x2/y2 exclusive, the format
    ``rlkit.envs.masks_from_boxes`` and ``RefineEnv`` take) is the tight box of the cleaned component;
    its mask is the component dilated by a disk of radius ``dilation`` (default ``round(H / 40)``, half the
-   annotation disk radius H/20), the format ``RefineEnv``'s ``mask`` argument takes.
+   annotation disk radius H/20), the format ``RefineEnv``'s ``mask`` argument takes; where two dilated
+   components would overlap, a pixel goes to the nearer one.
 
 Disks are closed: offset (dy, dx) is in the footprint when dy^2 + dx^2 <= r^2 (``skimage.morphology.disk``).
-Everything runs on numpy with ``scipy.ndimage`` (C loops); a batch is a loop over maps.
+Everything runs on numpy with ``scipy.ndimage`` (C loops): binary opening/closing for the small radii, one
+Euclidean distance transform for the dilation of all components; a batch is a loop over maps.
 """
 
 from __future__ import annotations
@@ -52,14 +54,16 @@ class MaskError(ValueError):
 
 @dataclass(frozen=True)
 class MapRegions:
-    """The regions found in one map: per-component dilated masks, tight boxes, areas and peak scores.
+    """The regions found in one map: a label image of the dilated regions, tight boxes, areas and peak scores.
 
-    Components are ordered largest first (ties by box). ``masks`` is (K, H, W) bool; ``boxes`` are
-    ``(x1, y1, x2, y2)`` with x2/y2 exclusive; ``areas`` count the cleaned component's pixels (before
-    dilation); ``scores`` are the map's maximum inside each component.
+    Components are ordered largest first (ties by box). ``labels`` is (H, W) int32: 0 outside every region,
+    k for region k-1 (its cleaned component dilated by the radius; where the dilations of two components would
+    overlap, a pixel belongs to the nearer one, so the regions partition their union). ``boxes`` are
+    ``(x1, y1, x2, y2)`` of the cleaned components with x2/y2 exclusive; ``areas`` count their pixels (before
+    dilation); ``scores`` are the map's maximum inside each component. ``masks`` gives (K, H, W) bool masks.
     """
 
-    masks: np.ndarray
+    labels: np.ndarray
     boxes: list[tuple[int, int, int, int]] = field(default_factory=list)
     areas: list[int] = field(default_factory=list)
     scores: list[float] = field(default_factory=list)
@@ -68,9 +72,16 @@ class MapRegions:
         return len(self.boxes)
 
     @property
+    def masks(self) -> np.ndarray:
+        """One (H, W) bool mask per region, (K, H, W) (computed on access from ``labels``)."""
+        if not self.boxes:
+            return np.zeros((0, *self.labels.shape), dtype=bool)
+        return self.labels[None] == np.arange(1, len(self.boxes) + 1, dtype=np.int32)[:, None, None]
+
+    @property
     def union(self) -> np.ndarray:
-        """All masks together, (H, W) bool."""
-        return self.masks.any(0) if len(self.masks) else np.zeros(self.masks.shape[1:], dtype=bool)
+        """All regions together, (H, W) bool."""
+        return self.labels > 0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able boxes, areas and scores (masks left out: derive them again from the map)."""
@@ -112,19 +123,29 @@ def open_close(binary: np.ndarray, opening: int = 0, closing: int = 0) -> np.nda
     """Opening by a disk of radius ``opening`` then closing by one of radius ``closing``; outside = background.
 
     scipy erodes with ``border_value=0`` inside ``binary_closing``, which would strip the border pixels of a
-    region touching the edge; the map is padded by the radius first so the closing is the textbook one.
+    region touching the edge; the map is padded by the radius first so the closing is the textbook one. Both run
+    on the foreground's box grown by the radii (nothing farther out can change).
     """
     opening = _radius(opening, "opening radius")
     closing = _radius(closing, "closing radius")
     b = np.asarray(binary, dtype=bool)
-    if opening and b.any():
-        b = ndimage.binary_opening(b, structure=disk_footprint(opening))
-    if closing and b.any():
-        p = closing
-        padded = np.pad(b, p)
-        padded = ndimage.binary_closing(padded, structure=disk_footprint(closing))
-        b = padded[p:-p, p:-p]
-    return b
+    if not (opening or closing) or not b.any():
+        return b.copy()
+    rows, cols = np.flatnonzero(b.any(1)), np.flatnonzero(b.any(0))
+    m = opening + closing + 1
+    y0, y1 = max(0, rows[0] - m), min(b.shape[0], rows[-1] + 1 + m)
+    x0, x1 = max(0, cols[0] - m), min(b.shape[1], cols[-1] + 1 + m)
+    win = b[y0:y1, x0:x1]
+    # a window edge that is not the image edge has >= m background pixels beyond the foreground, as the full
+    # map has, so both see the same neighbourhoods; at an image edge both treat the outside as background
+    if opening and win.any():
+        win = ndimage.binary_opening(win, structure=disk_footprint(opening))
+    if closing and win.any():
+        padded = ndimage.binary_closing(np.pad(win, closing), structure=disk_footprint(closing))
+        win = padded[closing:-closing, closing:-closing]
+    out = np.zeros_like(b)
+    out[y0:y1, x0:x1] = win
+    return out
 
 
 def saliency_as_map(saliency: Any, *, normalize: bool = False, where: str = "saliency") -> np.ndarray:
@@ -170,14 +191,29 @@ def _components(binary: np.ndarray, min_area: int) -> tuple[np.ndarray, list[tup
     return labels, comps
 
 
-def _dilated_component(labels: np.ndarray, k: int, sl: tuple, radius: int) -> np.ndarray:
-    """Component ``k`` dilated by a disk, computed inside its box grown by ``radius`` (fast for small parts)."""
-    h, w = labels.shape
-    y0, y1 = max(0, sl[0].start - radius), min(h, sl[0].stop + radius)
-    x0, x1 = max(0, sl[1].start - radius), min(w, sl[1].stop + radius)
-    out = np.zeros((h, w), dtype=bool)
-    part = labels[y0:y1, x0:x1] == k
-    out[y0:y1, x0:x1] = ndimage.binary_dilation(part, structure=disk_footprint(radius)) if radius else part
+def _grown_labels(labels: np.ndarray, comps: list[tuple[int, tuple, int]], radius: int) -> np.ndarray:
+    """Kept components relabelled 1..K (in ``comps`` order) and dilated by a closed disk of ``radius``: one
+    Euclidean distance transform gives every pixel's distance to, and index of, its nearest component pixel
+    (distance <= r is exactly dilation by the disk dy^2 + dx^2 <= r^2). It runs on the components' joint box
+    grown by r: no pixel farther out can be within r of them."""
+    lut = np.zeros(int(labels.max()) + 1, dtype=np.int32)
+    for i, (k, _, _) in enumerate(comps):
+        lut[k] = i + 1
+    kept = lut[labels]
+    if radius == 0 or not comps:
+        return kept
+    h, w = kept.shape
+    y0 = max(0, min(sl[0].start for _, sl, _ in comps) - radius)
+    y1 = min(h, max(sl[0].stop for _, sl, _ in comps) + radius)
+    x0 = max(0, min(sl[1].start for _, sl, _ in comps) - radius)
+    x1 = min(w, max(sl[1].stop for _, sl, _ in comps) + radius)
+    win = kept[y0:y1, x0:x1]
+    dist, (iy, ix) = ndimage.distance_transform_edt(win == 0, return_indices=True)
+    near = dist <= radius
+    grown = np.zeros_like(win)
+    grown[near] = win[iy[near], ix[near]]
+    out = np.zeros_like(kept)
+    out[y0:y1, x0:x1] = grown
     return out
 
 
@@ -212,12 +248,9 @@ def regions_from_map(
     radius = default_dilation(s.shape[0]) if dilation is None else _radius(dilation, "dilation radius")
     binary = open_close(s >= tau, opening, closing)
     labels, comps = _components(binary, max(1, min_area))
-    h, w = s.shape
-    masks = np.stack([_dilated_component(labels, k, sl, radius) for k, sl, _ in comps]) if comps \
-        else np.zeros((0, h, w), dtype=bool)
     boxes = [(sl[1].start, sl[0].start, sl[1].stop, sl[0].stop) for _, sl, _ in comps]
     scores = [float(s[sl][labels[sl] == k].max()) for k, sl, _ in comps]
-    return MapRegions(masks, boxes, [a for _, _, a in comps], scores)
+    return MapRegions(_grown_labels(labels, comps, radius), boxes, [a for _, _, a in comps], scores)
 
 
 def regions_from_maps(maps: Any, **kwargs: Any) -> list[MapRegions]:

@@ -336,16 +336,20 @@ class VLMSaliencyNet(PreTrainedModel):
             out.append(ins)
         return out
 
-    def encode(self, images: Any, sources: Any, instructions: Any) -> dict[str, torch.Tensor]:
-        """Backbone inputs for edited ``images``, their ``sources`` and ``instructions`` (all resized to
-        ``image_size``), plus ``sizes``: each edited image's (H, W)."""
+    def _checked_inputs(self, images: Any, sources: Any,
+                        instructions: Any) -> tuple[list[torch.Tensor], list[torch.Tensor], list[str]]:
         if sources is None:
             raise ValueError("VLMSaliencyNet needs sources (the source image of each edited image)")
         edited = as_rgb_list(images, what="images")
         src = as_rgb_list(sources, what="sources")
         if len(src) != len(edited):
             raise ValueError(f"sources: got {len(src)} source images for {len(edited)} edited images")
-        ins = self._clean_instructions(instructions, len(edited))
+        return edited, src, self._clean_instructions(instructions, len(edited))
+
+    def encode(self, images: Any, sources: Any, instructions: Any) -> dict[str, torch.Tensor]:
+        """Backbone inputs for edited ``images``, their ``sources`` and ``instructions`` (all resized to
+        ``image_size``), plus ``sizes``: each edited image's (H, W)."""
+        edited, src, ins = self._checked_inputs(images, sources, instructions)
         s = self.config.image_size
         e_px, s_px = resize_stack(edited, (s, s)), resize_stack(src, (s, s))
         pairs = [x for pair in zip(s_px, e_px) for x in pair]  # source, edited, source, edited, ...
@@ -375,13 +379,7 @@ class VLMSaliencyNet(PreTrainedModel):
             raise ValueError("VLMSaliencyNet reads sources + instructions; prompts are for TextSaliencyNet")
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if sources is None:
-            raise ValueError("VLMSaliencyNet needs sources (the source image of each edited image)")
-        edited = as_rgb_list(images, what="images")
-        src = as_rgb_list(sources, what="sources")
-        if len(src) != len(edited):
-            raise ValueError(f"sources: got {len(src)} source images for {len(edited)} edited images")
-        ins = self._clean_instructions(instructions, len(edited))
+        edited, src, ins = self._checked_inputs(images, sources, instructions)
         was_training = self.training
         self.eval()
         per_map: dict[str, list[np.ndarray]] = {k: [] for k in self.map_names}
