@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,15 +31,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import nn
-from transformers import (
-    AutoConfig,
-    AutoImageProcessor,
-    AutoModel,
-    AutoModelForImageTextToText,
-    AutoTokenizer,
-    PreTrainedConfig,
-    PreTrainedModel,
-)
+from transformers import AutoConfig, AutoModel, AutoModelForImageTextToText, PreTrainedConfig, PreTrainedModel
 from transformers.configuration_utils import SubConfigSpec
 from transformers.utils import ModelOutput
 
@@ -49,13 +40,12 @@ from rlkit.metrics import editrefiner_overall
 from rlkit.policies.evaluation.levels import LEVELS, level_expectation, levels_of
 from rlkit.policies.evaluation.losses import score_loss
 from rlkit.policies.perception.images import as_rgb_list, resize_stack
-from rlkit.policies.perception.modules import companion_or_none, load_companion
+from rlkit.policies.vlm_agent import BACKBONE_TRAINING, QwenVLAgent
 
 __all__ = ["EvaluationAgentConfig", "EvaluationAgent", "EvaluationOutput", "READOUTS", "DEFAULT_LORA_TARGETS"]
 
 DEFAULT_LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
 """LoRA on the language model's attention and MLP projections (peft regex), as the public code."""
-BACKBONE_TRAINING = ("lora", "full", "frozen")
 READOUTS = ("head", "levels")
 _TASK = ("Rate the edited image: its perceptual quality, how well it follows the instruction, and its visual "
          "consistency with the source image. Answer one line per aspect with one word: bad, poor, fair, good "
@@ -148,7 +138,7 @@ class EvaluationOutput(ModelOutput):
     components: dict[str, torch.Tensor] | None = None
 
 
-class EvaluationAgent(PreTrainedModel):
+class EvaluationAgent(QwenVLAgent):
     """Source image + edited image + instruction -> three scores on [0, 100] (see the module docstring).
 
     ``forward`` takes :meth:`encode`'s output; :meth:`score` is the batched inference API (the evaluator
@@ -159,9 +149,7 @@ class EvaluationAgent(PreTrainedModel):
     config_class = EvaluationAgentConfig
     base_model_prefix = "evaluator"
     main_input_name = "input_ids"
-    supports_gradient_checkpointing = True
-    _supports_sdpa = True
-    _supports_flash_attn = True
+    backbone_auto = AutoModelForImageTextToText
 
     def __init__(self, config: EvaluationAgentConfig, *, backbone: PreTrainedModel | None = None) -> None:
         super().__init__(config)
@@ -184,83 +172,10 @@ class EvaluationAgent(PreTrainedModel):
             self._inject_lora()
         self.set_trainable()
 
-    def _inject_lora(self) -> None:
-        """peft LoRA adapters in the backbone (after ``post_init``: peft's own init, B = 0, is kept)."""
-        from peft import LoraConfig, inject_adapter_in_model
-
-        cfg = self.config
-        lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                          target_modules=cfg.lora_target_modules, bias="none")
-        inject_adapter_in_model(lora, self.backbone)
-        n = 0
-        for name, module in self.backbone.named_modules():
-            if "lora_" in name:
-                module._is_hf_initialized = True
-                n += 1
-        if n == 0:
-            raise ValueError(f"EvaluationAgent: lora_target_modules={cfg.lora_target_modules!r} matched no module "
-                             "of the backbone")
-
-    def set_trainable(self) -> None:
-        """requires_grad per ``backbone_training``: LoRA weights only, all, or none of the backbone; the head
-        always trains (the language-model head stays frozen unless the backbone trains fully)."""
-        mode = self.config.backbone_training
-        for name, p in self.backbone.named_parameters():
-            p.requires_grad_(mode == "full" or (mode == "lora" and "lora_" in name))
-        for p in self.head.parameters():
-            p.requires_grad_(True)
-
-    def _set_gradient_checkpointing(self, *args: Any, **kwargs: Any) -> None:
-        super()._set_gradient_checkpointing(*args, **kwargs)
-        if self.config.backbone_training != "full":  # frozen embeddings: checkpointed blocks need a grad input
-            self.backbone.enable_input_require_grads()
-
-    # ------------------------------------------------------------------ construction / io
-
-    @classmethod
-    def from_backbone(cls, backbone: str | Path, *, dtype: torch.dtype | None = None,
-                      device: str | torch.device | None = None, attn_implementation: str | None = None,
-                      **config_kwargs: Any) -> EvaluationAgent:
-        """A new agent on a pretrained Qwen-VL checkpoint (hub id or folder): head freshly initialised, LoRA
-        adapters added per ``backbone_training``. ``config_kwargs`` set the other config fields."""
-        kw: dict[str, Any] = {"dtype": dtype} if dtype is not None else {}
-        if attn_implementation:
-            kw["attn_implementation"] = attn_implementation
-        model_backbone = AutoModelForImageTextToText.from_pretrained(str(backbone), **kw)
-        config = EvaluationAgentConfig(vlm_config=model_backbone.config.to_dict(), **config_kwargs)
-        model = cls(config, backbone=model_backbone)
-        model.tokenizer = AutoTokenizer.from_pretrained(str(backbone))
-        model.image_processor = AutoImageProcessor.from_pretrained(str(backbone))
-        if dtype is not None:
-            model.to(dtype)
-        return model.to(device) if device is not None else model
-
-    @classmethod
-    def from_pretrained(cls, *args: Any, **kwargs: Any) -> EvaluationAgent:
-        """``PreTrainedModel.from_pretrained`` (eval mode), then the trainable split of ``backbone_training``."""
-        model = super().from_pretrained(*args, **kwargs)
-        model.set_trainable()
-        return model
-
-    def save_pretrained(self, save_directory: str | Path, *args: Any, **kwargs: Any) -> None:
-        """``PreTrainedModel.save_pretrained`` plus tokenizer and image processor (a self-contained folder)."""
-        super().save_pretrained(save_directory, *args, **kwargs)
-        for get in (self.get_tokenizer, self.get_image_processor):
-            part = companion_or_none(get)
-            if part is not None:
-                part.save_pretrained(str(save_directory))
-
-    def get_tokenizer(self) -> Any:
-        """The attached tokenizer, else the one saved beside the weights."""
-        if self.tokenizer is None:
-            self.tokenizer = load_companion(self, AutoTokenizer, "tokenizer")
-        return self.tokenizer
-
-    def get_image_processor(self) -> Any:
-        """The attached image processor, else the one saved beside the weights."""
-        if self.image_processor is None:
-            self.image_processor = load_companion(self, AutoImageProcessor, "image_processor")
-        return self.image_processor
+    def trained_modules(self) -> list[nn.Module]:
+        """The scoring head: trained whatever ``backbone_training`` says (the language-model head stays frozen
+        unless the backbone trains fully)."""
+        return [self.head]
 
     # ------------------------------------------------------------------ text pieces
 
@@ -290,31 +205,6 @@ class EvaluationAgent(PreTrainedModel):
             vis = "<|vision_start|><|image_pad|><|vision_end|>"
             s = f"Source image:{vis}Edited image:{vis}Instruction: {instruction}\n{self.config.task_prompt}\n"
         return s.replace("<|image_pad|>", "<|image_pad|>" * n_tokens)
-
-    def _clean_instructions(self, instructions: Any, n: int) -> list[str]:
-        if instructions is None:
-            raise ValueError("EvaluationAgent needs instructions (one editing instruction per edited image)")
-        if isinstance(instructions, str):
-            instructions = [instructions] * n
-        instructions = list(instructions)
-        if len(instructions) != n:
-            raise ValueError(f"instructions: got {len(instructions)} for {n} edited images")
-        tok = self.get_tokenizer()
-        specials = [t for t in {*tok.all_special_tokens, *(str(v) for v in tok.added_tokens_decoder.values())}
-                    if t.startswith("<")]
-        out = []
-        for i, ins in enumerate(instructions):
-            if not isinstance(ins, str):
-                raise TypeError(f"instructions[{i}]: expected a string, got {type(ins).__name__}")
-            hit = next((t for t in specials if t in ins), None)
-            if hit is not None:
-                raise ValueError(f"instructions[{i}] contains the special token {hit!r}; remove it (it would "
-                                 "change the image-token layout)")
-            ids = tok(ins, add_special_tokens=False)["input_ids"]
-            if len(ids) > self.config.max_instruction_tokens:  # keep the head of an over-long instruction
-                ins = tok.decode(ids[: self.config.max_instruction_tokens])
-            out.append(ins)
-        return out
 
     # ------------------------------------------------------------------ inputs
 
