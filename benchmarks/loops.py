@@ -23,7 +23,9 @@ what was injected; train photos vs the held-out photos ``coffee``, ``motorcycle`
    seed 0, a reasoner SFT-trained on ``editrefiner_reasoner_rows``), tools: the tiny SD-inpaint pipeline and a
    classical inpainter (scikit-image biharmonic), on held-out items: the evaluator's overall after turns 0..4
    and with auto-stop, images returned worse than their input (must be 0), against the same loop with random
-   masks; and an independent check: mean L1 of the returned image to the flawless intended edit.
+   masks and with the ground-truth maps; and an independent check: mean L1 of the returned image to the
+   flawless intended edit. The same rows with an oracle evaluator (100 exp(-20 L1 to the intended edit))
+   separate what the loop machinery can do from what the tiny agents know.
 
 ``RLKIT_BENCH_THREADS`` sets torch's threads (default 1: on a loaded 2-core machine more threads lose).
 """
@@ -104,11 +106,25 @@ class IntendedL1Score:
         return np.array(out)
 
 
-class RandomMaps:
-    """A perception double with random maps: as many disks of radius H/20 as ``inner`` finds regions."""
+class RecordMaps:
+    """A perception double returning one item's ground-truth maps (the injected regions' Gaussian maps)."""
 
-    def __init__(self, inner, seed: int = 0):
-        self.inner, self.map_names, self.rng = inner, inner.map_names, np.random.default_rng(seed)
+    map_names = ("artifact", "failure")
+
+    def __init__(self, row):
+        from rlkit.data import EditFHFRecord
+
+        self.maps = EditFHFRecord.from_example(row).saliency_maps()
+
+    def predict_maps(self, images, **kw):
+        return {k: np.stack([m] * len(images)) for k, m in zip(self.map_names, self.maps)}
+
+
+class RandomMaps:
+    """A perception double with random maps: as many disks of radius H/20 as ``inner`` finds regions at ``tau``."""
+
+    def __init__(self, inner, tau: float, seed: int = 0):
+        self.inner, self.tau, self.map_names, self.rng = inner, tau, inner.map_names, np.random.default_rng(seed)
 
     def predict_maps(self, images, **kw):
         from rlkit.policies import regions_from_map
@@ -119,7 +135,7 @@ class RandomMaps:
             res = []
             for m in batch:
                 h, w = m.shape
-                k = len(regions_from_map(m, tau=0.5, min_area=4, dilation=0))
+                k = len(regions_from_map(m, tau=self.tau, min_area=4, dilation=0))
                 yy, xx = np.mgrid[0:h, 0:w]
                 r = np.zeros((h, w), np.float32)
                 for _ in range(k):
@@ -353,10 +369,11 @@ def bench_loop_learning(evaluator, train, test, work: Path, n_items: int, percep
     parse_ok = []
     for ev_name in ("tiny trained", "oracle: L1 to intended"):
         for tool_name, (fns, specs) in tools.items():
-            for masks in ("perception", "random"):
-                per = perception if masks == "perception" else RandomMaps(perception, seed=0)
+            for masks in ("perception", "random", "ground truth"):
                 res, worse, turns, failed, l1_in, l1_out = [], 0, 0, 0, [], []
+                rand = RandomMaps(perception, tau, seed=0)
                 for row in items:
+                    per = {"perception": perception, "random": rand}.get(masks) or RecordMaps(row)
                     ev = evaluator if ev_name == "tiny trained" else IntendedL1Score(row["intended"])
                     loop = EditRefiner(perception=per, reasoner=reasoner, action=ActionAgent(specs), tools=fns,
                                        evaluator=ev, tau=tau, min_area=4, run_all_turns=True)

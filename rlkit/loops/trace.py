@@ -3,7 +3,7 @@
 Images stay (3, H, W) float tensors in [0, 1] inside the loop (no PNG round trip between agents); they are
 converted to PIL only where a reader needs it (:attr:`LoopTrace.images`) and encoded to PNG only when a trace
 is written (:meth:`LoopTrace.save`: ``trace.json``, ``strip.png`` with saliency overlays and scores,
-``best.png``, ``maps.npz``).
+``best.png``, ``turn_<k>.png``, ``maps.npz``).
 
 The trace is what ``rlkit.eval``'s loop suite reads: ``images`` (the input, then the image after each turn),
 ``scores`` (one per image: the three evaluator scores, or a single number), ``stop_turn`` (the image the
@@ -159,7 +159,8 @@ class LoopTrace:
             "overalls": self.overalls})
 
     def save(self, folder: str | Path, *, strip_height: int = 192) -> dict[str, Path]:
-        """Write ``trace.json``, ``strip.png`` (turns side by side), ``best.png`` and ``maps.npz`` to ``folder``."""
+        """Write ``trace.json``, ``strip.png`` (turns side by side), ``best.png``, ``turn_<k>.png`` (the image
+        after each turn, ``turn_0.png`` the input) and ``maps.npz`` (each turn's maps) to ``folder``."""
         out = Path(folder)
         out.mkdir(parents=True, exist_ok=True)
         paths = {"json": out / "trace.json", "strip": out / "strip.png", "best": out / "best.png",
@@ -167,6 +168,9 @@ class LoopTrace:
         paths["json"].write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
         self.strip(height=strip_height).save(paths["strip"], format="PNG")
         to_pil(self.best_image).save(paths["best"], format="PNG")
+        for k, t in enumerate(self.tensors):
+            paths[f"turn_{k}"] = out / f"turn_{k}.png"
+            to_pil(t).save(paths[f"turn_{k}"], format="PNG")
         arrays = {f"turn{t.index}_{k}": v.astype(np.float16) for t in self.turns for k, v in t.maps.items()}
         arrays.update({f"final_{k}": v.astype(np.float16) for k, v in self.final_maps.items()})
         np.savez_compressed(paths["maps"], **arrays)

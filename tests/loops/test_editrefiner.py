@@ -128,6 +128,8 @@ def test_the_trace_is_written_as_json_strip_and_best_image(d, tmp_path):
     strip = Image.open(paths["strip"])
     assert strip.height > 64 and strip.width >= 3 * 64  # input + two turns, 64 px tall each
     np.testing.assert_array_equal(np.asarray(Image.open(paths["best"])), np.asarray(trace.images[1]))
+    for k in range(3):  # the input and each turn's image, the rejected one included
+        np.testing.assert_array_equal(np.asarray(Image.open(paths[f"turn_{k}"])), np.asarray(trace.images[k]))
     assert set(np.load(paths["maps"])) == {"turn1_artifact", "turn1_failure", "turn2_artifact", "turn2_failure"}
 
 

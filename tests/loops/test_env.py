@@ -74,3 +74,48 @@ def test_tool_env_reports_a_failed_diagnosis_instead_of_raising(d):
     text = env.reset(**_row(d))
     assert "could not diagnose the image" in text and env.last_observation is None
     assert torch.is_tensor(env.episode.current)
+
+
+@pytest.mark.slow
+def test_grpo_trains_the_action_side_with_the_loop_findings_in_the_prompt(d, tmp_path):
+    """trl's GRPOTrainer with EditRefinerToolEnv: every rollout's reset carries the loop's findings, the
+    evaluator scores the rollouts (a tiny VLM policy; 2 steps)."""
+    import os
+
+    os.environ["TRL_EXPERIMENTAL_SILENCE"] = "1"
+    from datasets import Dataset
+    from PIL import Image
+    from transformers import AutoModelForImageTextToText
+    from trl import GRPOConfig, GRPOTrainer
+
+    from rlkit.policies import load_processor
+    from rlkit.testing import tiny_model_path
+
+    path = tiny_model_path("qwen3_vl")
+    tool = d.AddRed(0.3)
+    loop = _loop(d, tool)
+    resets = []
+
+    class Recording(EditRefinerToolEnv):
+        def reset(self, **row):
+            text = super().reset(**row)
+            resets.append(text)
+            return text
+
+    pil = Image.fromarray((d.grey().permute(1, 2, 0).numpy() * 255).astype(np.uint8))
+    prompt = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Repair the flaws."}]}]
+    ds = Dataset.from_list([{"prompt": prompt, "image": pil, "source_image": pil, "instruction": "warm it"}] * 4)
+    args = GRPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=4, num_generations=4,
+                      max_completion_length=16, max_steps=2, learning_rate=1e-3, logging_steps=1, report_to=[],
+                      use_cpu=True, bf16=False, save_strategy="no", max_tool_calling_iterations=2)
+    trainer = GRPOTrainer(model=AutoModelForImageTextToText.from_pretrained(path), processing_class=load_processor(path),
+                          reward_funcs=[], args=args, train_dataset=ds,
+                          environment_factory=Recording.factory(loop=loop, inpaint_tool=tool,
+                                                                edit_tool=lambda im, ins, **k: im,
+                                                                reward=EvaluatorReward(loop.evaluator), image_size=32))
+    assert sorted(t.__name__ for t in trainer.tools) == ["apply_edits", "edit_image", "finish", "inpaint_region",
+                                                         "undo"]
+    trainer.train()
+    assert trainer.state.global_step == 2 and len(resets) == 8
+    assert all("artifact regions: [4, 4, 12, 12]" in r for r in resets)
+    assert [h for h in trainer.state.log_history if "rewards/Recording/mean" in h]
