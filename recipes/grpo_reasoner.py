@@ -1,5 +1,5 @@
-"""Reasoning agent of Agentic Retoucher / EditRefiner: SFT with LoRA (r=64, alpha=32) on GenBlemish-style
-diagnoses, then GRPO from the SFT adapter with format + flaw-type + description-similarity rewards.
+"""Reasoning agent of Agentic Retoucher / EditRefiner: SFT with LoRA (r=64, alpha=32) on region diagnoses,
+then GRPO from the SFT adapter with the paper's own reward (``paper: agentic_retoucher | editrefiner``).
 
     accelerate launch --config_file recipes/accelerate_configs/zero3.yaml recipes/grpo_reasoner.py \\
         --config recipes/reasoner/config_qwen2.5-vl-7b.yaml
@@ -8,23 +8,10 @@ Every field of the YAML is also a CLI flag; ``--stages sft`` / ``--stages grpo``
 (``--sft_model_path`` points GRPO at an earlier SFT adapter). See docs/recipes.md.
 """
 
-from __future__ import annotations
-
 import sys
 
-
-def main(argv: list[str] | None = None) -> int:
-    from rlkit.train.config import ReasonerArguments, parse_recipe_args
-    from rlkit.train.recipes import run_reasoner
-    from rlkit.train.stages import finish_run, is_main_process
-
-    script_args, grpo_args, model_args = parse_recipe_args(ReasonerArguments, argv)
-    out = run_reasoner(script_args, grpo_args, model_args)
-    if is_main_process():
-        steps = ", ".join(f"{k}={out[k]}" for k in ("sft_global_step", "grpo_global_step") if k in out)
-        print(f"rlkit reasoner recipe done: stages {out['stages']} ({steps}); output in {grpo_args.output_dir}")
-    return finish_run(out.get("trainer"))  # clean exit of every rank (see its docstring)
-
+from rlkit.testing import resolve_model_name  # configs may name tiny:<kind> models (built locally)
+from rlkit.train.recipes import recipe_main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(recipe_main("reasoner", resolve_name=resolve_model_name))

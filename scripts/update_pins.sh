@@ -14,7 +14,8 @@ TORCH_SPEC="${TORCH_SPEC:-torch==2.13.0}"
 venv="$(mktemp -d)/pins-venv"
 python3 -m venv "$venv"
 "$venv/bin/python" -m pip install -q "$TORCH_SPEC"
-"$venv/bin/python" -m pip install -q --upgrade -e ".[train,metrics,dev]"
+"$venv/bin/python" -m pip install -q --upgrade -e ".[train,metrics,eval,dev]"
+"$venv/bin/python" -m pip install -q --upgrade --no-deps lpips  # its metadata asks for torchvision; rlkit does not
 PATH="$venv/bin:$PATH" bash scripts/install_wordnet.sh
 "$venv/bin/python" -m ruff check .
 if ! "$venv/bin/python" -m pytest -q -p no:cacheprovider "$@"; then
@@ -24,7 +25,7 @@ fi
 {
   echo "# Tested pins: the exact versions the whole suite passed with (written by scripts/update_pins.sh"
   echo "# on $(date -u +%Y-%m-%d), Python $("$venv/bin/python" -c 'import platform; print(platform.python_version())'))."
-  echo "# Install with: pip install -c constraints.txt -e \".[train,metrics,dev]\". pyproject.toml keeps ranges."
+  echo "# Install with: pip install -c constraints.txt -e \".[train,metrics,eval,dev]\". pyproject.toml keeps ranges."
   # local build labels (+cpu) dropped so a CUDA build of the same release satisfies the pin too
   "$venv/bin/python" -m pip freeze --exclude-editable | sed -E 's/\+[0-9A-Za-z.]+$//' | grep -v '^#'
 } > constraints.txt.new

@@ -28,6 +28,7 @@ from PIL import Image, UnidentifiedImageError
 from rlkit.data.records import MOS_DIMENSIONS, BlemishRecord, EditFHFRecord, RetouchRecord, RewardPairRecord
 from rlkit.data.regions import FlawRegion, Region
 from rlkit.data.taxonomy import GENBLEMISH_TAXONOMY, Taxonomy
+from rlkit.ops import EditProgram, ProgramError, as_program
 
 __all__ = [
     "LoadProblem",
@@ -215,22 +216,12 @@ def load_editfhf(path: str | Path, image_root: str | Path | None = None) -> Load
     return _load(path, image_root, parse)
 
 
-def _program(value: Any) -> Any:
-    from rlkit.ops import EditProgram, ProgramError, parse_program
-
-    if isinstance(value, Mapping):
-        try:
-            return EditProgram.from_dict(value)
-        except ProgramError as exc:
-            raise RecordError(f"program: {exc}") from None
-    if isinstance(value, str):
-        res = parse_program(value)
-        if res.program is None:
-            why = "; ".join(f"{p.reason}" + (f" at {p.position}" if p.position is not None else "")
-                            for p in res.problems) or "no program found"
-            raise RecordError(f"program: unparsable ({why})")
-        return res.program
-    raise RecordError(f"program: expected an object or text, got {type(value).__name__}")
+def _program(value: object) -> EditProgram:
+    """A record's expert program (a dict or text in any format), or a RecordError saying what is wrong."""
+    try:
+        return as_program(value, where="program")  # type: ignore[arg-type]
+    except ProgramError as exc:
+        raise RecordError(str(exc)) from None
 
 
 def load_retouch(path: str | Path, image_root: str | Path | None = None) -> LoadResult:

@@ -13,16 +13,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import torch
+from typing_extensions import Unpack
 
 from rlkit.envs.core import (
     EnvConfigError,
-    ParsedAction,
     apply_programs,
     episode_batch,
     episode_from_row,
-    parse_action,
 )
+from rlkit.envs.retouch import RetouchSettings, _RetouchConfig
 from rlkit.rewards import Reward, RewardBatch, TrlRewardFunction, completion_text, to_trl_reward_funcs
 from rlkit.rewards.batch import TRL_CONTROL_KWARGS, Messages
 
@@ -42,50 +41,36 @@ def env_rows_from_trl(n: int, kwargs: Mapping[str, Any]) -> list[dict[str, Any]]
 class RetouchExecutor:
     """Execute completions as one-step retouching episodes: parse once, render once (batched), no gym overhead.
 
-    Same parsing and execution rules as :class:`rlkit.envs.RetouchEnv` (``fmt``, ``clamp``, ``strict``,
-    ``finish_token``, ``max_text_length``); images are resized to ``image_size`` = (H, W).
+    The same settings and parsing rules as :class:`rlkit.envs.RetouchEnv` (``image_size`` = (H, W), ``fmt``,
+    ``clamp``, ``strict``, ``finish_token``, ``max_text_length``, ``device``).
     """
 
-    def __init__(self, *, image_size: int | tuple[int, int] = 64, fmt: str = "auto", clamp: bool = False,
-                 strict: bool = True, finish_token: str | None = "<finish>", max_text_length: int = 4096,
-                 device: str | torch.device = "cpu") -> None:
-        if isinstance(image_size, int):
-            image_size = (image_size, image_size)
-        self.image_size = (int(image_size[0]), int(image_size[1]))
-        if min(self.image_size) < 8:
-            raise EnvConfigError(f"image_size must be at least 8x8, got {self.image_size}")
-        if int(max_text_length) < 1:
-            raise EnvConfigError(f"max_text_length must be >= 1, got {max_text_length}")
-        self.fmt, self.clamp, self.strict = fmt, bool(clamp), bool(strict)
-        self.finish_token, self.max_text_length, self.device = finish_token, int(max_text_length), device
-        self._seed = 0
+    def __init__(self, **settings: Unpack[RetouchSettings]) -> None:
+        if {"max_steps", "reward_mode", "reward"} & set(settings):
+            raise EnvConfigError("RetouchExecutor runs one-step episodes scored by the bridge: max_steps, "
+                                 "reward_mode and reward are fixed")
+        self.cfg = _RetouchConfig(**settings)
+        self._calls = 0
 
-    def parse(self, text: str) -> ParsedAction:
-        """One completion parsed with the environment's rules (too-long text is an invalid action)."""
-        if len(text) > self.max_text_length:
-            return ParsedAction(text=text, program=None, valid=False, finished=False, problems=[
-                {"position": self.max_text_length,
-                 "reason": f"action longer than max_text_length={self.max_text_length} characters"}])
-        return parse_action(text, fmt=self.fmt, finish_token=self.finish_token, clamp=self.clamp, strict=self.strict)
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return self.cfg.image_size
 
-    def execute(self, prompts: Sequence[object], completions: Sequence[str | Messages],
-                columns: Mapping[str, Sequence[object]], *,
-                completion_ids: Sequence[Sequence[int]] | None = None,
+    def execute(self, prompts: Sequence[object], texts: Sequence[str], columns: Mapping[str, Sequence[object]], *,
                 environments: Sequence[object] | None = None) -> RewardBatch:
-        """Rollouts of ``completions`` acting on their rows' photos (``image``/``images`` column)."""
-        rows = env_rows_from_trl(len(completions), columns)
-        return self.run([completion_text(c) for c in completions], rows)
+        """Rollouts of ``texts`` acting on their rows' photos (``image``/``images`` column)."""
+        return self.run(texts, env_rows_from_trl(len(texts), columns))
 
     def run(self, texts: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> RewardBatch:
         """Execute ``texts[i]`` on ``rows[i]`` (one engine call) and return the batch the rewards score."""
         if len(texts) != len(rows):
             raise EnvConfigError(f"RetouchExecutor: {len(texts)} completions for {len(rows)} rows")
-        self._seed += 1
-        episodes = [episode_from_row(row, self.image_size, seed=self._seed * 100_003 + i, row_index=i)
+        self._calls += 1
+        episodes = [episode_from_row(row, self.cfg.image_size, seed=self._calls * 100_003 + i, row_index=i)
                     for i, row in enumerate(rows)]
-        actions = [self.parse(t) for t in texts]
+        actions = [self.cfg.parse(t) for t in texts]
         todo = [i for i, a in enumerate(actions) if a.valid and a.program is not None]
-        errors = apply_programs([episodes[i] for i in todo], [actions[i].program for i in todo], self.device)
+        errors = apply_programs([episodes[i] for i in todo], [actions[i].program for i in todo], self.cfg.device)
         batch = episode_batch(episodes, [a.rollout(e.current) for e, a in zip(episodes, actions)])
         for i, err in zip(todo, errors):
             if err is not None:
@@ -106,11 +91,12 @@ class RetouchEnvReward(TrlRewardFunction):
     and each reward component's mean. ``env_kwargs`` are :class:`RetouchExecutor`'s settings.
     """
 
-    def __init__(self, reward: Reward, *, image_size: int | tuple[int, int] = 64, fmt: str = "auto",
-                 name: str | None = None, invalid_reward: float = 0.0, **env_kwargs: Any) -> None:
-        if "max_steps" in env_kwargs or "reward_mode" in env_kwargs:
+    def __init__(self, reward: Reward, *, name: str | None = None, invalid_reward: float = 0.0,
+                 **settings: Unpack[RetouchSettings]) -> None:
+        if "max_steps" in settings or "reward_mode" in settings:
             raise EnvConfigError("RetouchEnvReward runs one-step episodes: max_steps/reward_mode are fixed")
-        self.executor = RetouchExecutor(image_size=image_size, fmt=fmt, **env_kwargs)
+        settings.setdefault("image_size", 64)
+        self.executor = RetouchExecutor(**settings)
         name = name or f"retouch_{getattr(reward, 'name', 'reward')}"
         (func,), _ = to_trl_reward_funcs(reward, executor=self.executor, split=False, name=name,
                                          invalid_reward=invalid_reward)

@@ -37,6 +37,7 @@ import torch
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
+from typing_extensions import TypedDict, Unpack
 
 from rlkit.envs._images import save_strip
 from rlkit.envs.core import (
@@ -51,10 +52,28 @@ from rlkit.envs.core import (
     parse_action,
     score_episodes,
 )
+from rlkit.rewards import Reward, RewardBatch, RewardResult
 
-__all__ = ["REWARD_MODES", "RetouchEnv", "VectorRetouchEnv"]
+__all__ = ["REWARD_MODES", "RetouchEnv", "RetouchSettings", "VectorRetouchEnv"]
 
 REWARD_MODES = ("final", "step", "delta")
+
+
+class RetouchSettings(TypedDict, total=False):
+    """The keyword settings both retouching environments take (defaults in :class:`_RetouchConfig`)."""
+
+    reward: Reward | Callable[[RewardBatch], RewardResult] | None
+    image_size: tuple[int, int] | int
+    max_steps: int
+    fmt: str
+    include_source: bool
+    reward_mode: str
+    finish_token: str | None
+    invalid_reward: float
+    max_text_length: int
+    clamp: bool
+    strict: bool
+    device: str | torch.device
 
 
 class _RetouchConfig:
@@ -62,19 +81,20 @@ class _RetouchConfig:
 
     def __init__(
         self,
-        dataset: Sequence[Mapping[str, Any]] | None,
-        reward: Callable[[Any], Any] | None,
-        image_size: tuple[int, int] | int,
-        max_steps: int,
-        fmt: str,
-        include_source: bool,
-        reward_mode: str,
-        finish_token: str | None,
-        invalid_reward: float,
-        max_text_length: int,
-        clamp: bool,
-        device: str | torch.device,
+        dataset: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        reward: Reward | Callable[[RewardBatch], RewardResult] | None = None,
+        image_size: tuple[int, int] | int = (256, 256),
+        max_steps: int = 1,
+        fmt: str = "auto",
+        include_source: bool = False,
+        reward_mode: str = "final",
+        finish_token: str | None = "<finish>",
+        invalid_reward: float = 0.0,
+        max_text_length: int = 4096,
+        clamp: bool = False,
         strict: bool = True,
+        device: str | torch.device = "cpu",
     ) -> None:
         if isinstance(image_size, int):
             image_size = (image_size, image_size)
@@ -124,6 +144,15 @@ class _RetouchConfig:
             parts["source"] = spaces.Box(0, 255, (h, w, 3), dtype=np.uint8)
         return spaces.Dict(parts)
 
+    def parse(self, action: object) -> ParsedAction:
+        """An action parsed with these settings; text longer than the action space allows is invalid."""
+        if isinstance(action, str) and len(action) > self.max_text_length:
+            return ParsedAction(text=action, program=None, valid=False, finished=False, problems=[
+                {"position": self.max_text_length,
+                 "reason": f"action longer than max_text_length={self.max_text_length} characters"}])
+        return parse_action(action, fmt=self.fmt, finish_token=self.finish_token, clamp=self.clamp,
+                            strict=self.strict)
+
     def action_space(self) -> spaces.Text:
         return spaces.Text(self.max_text_length, min_length=0, charset=TEXT_CHARSET)
 
@@ -163,10 +192,7 @@ def _step_many(
     cfg: _RetouchConfig, episodes: Sequence[Episode], actions: Sequence[Any]
 ) -> list[tuple[float, bool, bool, dict[str, Any]]]:
     """Advance several episodes by one action each: one engine call, one reward call."""
-    parsed: list[ParsedAction] = [
-        parse_action(a, fmt=cfg.fmt, finish_token=cfg.finish_token, clamp=cfg.clamp, strict=cfg.strict)
-        for a in actions
-    ]
+    parsed = [cfg.parse(a) for a in actions]
     to_apply = [i for i, p in enumerate(parsed) if p.valid and p.program is not None]
     errors: dict[int, str | None] = dict.fromkeys(range(len(episodes)))
     if to_apply:
@@ -244,39 +270,9 @@ class RetouchEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 2}
 
-    def __init__(
-        self,
-        dataset: Sequence[Mapping[str, Any]] | None = None,
-        *,
-        reward: Callable[[Any], Any] | None = None,
-        image_size: tuple[int, int] | int = (256, 256),
-        max_steps: int = 1,
-        fmt: str = "auto",
-        include_source: bool = False,
-        reward_mode: str = "final",
-        finish_token: str | None = "<finish>",
-        invalid_reward: float = 0.0,
-        max_text_length: int = 4096,
-        clamp: bool = False,
-        strict: bool = True,
-        device: str | torch.device = "cpu",
-        render_mode: str | None = None,
-    ) -> None:
-        self.cfg = _RetouchConfig(
-            dataset,
-            reward,
-            image_size,
-            max_steps,
-            fmt,
-            include_source,
-            reward_mode,
-            finish_token,
-            invalid_reward,
-            max_text_length,
-            clamp,
-            device,
-            strict,
-        )
+    def __init__(self, dataset: Sequence[Mapping[str, Any]] | None = None, *, render_mode: str | None = None,
+                 **settings: Unpack[RetouchSettings]) -> None:
+        self.cfg = _RetouchConfig(dataset, **settings)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise EnvConfigError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         self.render_mode = render_mode
@@ -345,41 +341,11 @@ class VectorRetouchEnv(VectorEnv):
 
     metadata = {"render_modes": ["rgb_array"], "autoreset_mode": AutoresetMode.NEXT_STEP}
 
-    def __init__(
-        self,
-        num_envs: int,
-        dataset: Sequence[Mapping[str, Any]] | None = None,
-        *,
-        reward: Callable[[Any], Any] | None = None,
-        image_size: tuple[int, int] | int = (256, 256),
-        max_steps: int = 1,
-        fmt: str = "auto",
-        include_source: bool = False,
-        reward_mode: str = "final",
-        finish_token: str | None = "<finish>",
-        invalid_reward: float = 0.0,
-        max_text_length: int = 4096,
-        clamp: bool = False,
-        strict: bool = True,
-        device: str | torch.device = "cpu",
-    ) -> None:
+    def __init__(self, num_envs: int, dataset: Sequence[Mapping[str, Any]] | None = None,
+                 **settings: Unpack[RetouchSettings]) -> None:
         if int(num_envs) < 1:
             raise EnvConfigError(f"num_envs must be >= 1, got {num_envs}")
-        self.cfg = _RetouchConfig(
-            dataset,
-            reward,
-            image_size,
-            max_steps,
-            fmt,
-            include_source,
-            reward_mode,
-            finish_token,
-            invalid_reward,
-            max_text_length,
-            clamp,
-            device,
-            strict,
-        )
+        self.cfg = _RetouchConfig(dataset, **settings)
         self.num_envs = int(num_envs)
         self.single_observation_space = self.cfg.observation_space()
         self.single_action_space = self.cfg.action_space()

@@ -322,9 +322,7 @@ class ToolEnvRollouts:
     tool call scores ``invalid_reward``).
     """
 
-    def execute(self, prompts: Sequence[object], completions: Sequence[object],
-                columns: Mapping[str, Sequence[object]], *,
-                completion_ids: Sequence[Sequence[int]] | None = None,
+    def execute(self, prompts: Sequence[object], texts: Sequence[str], columns: Mapping[str, Sequence[object]], *,
                 environments: Sequence[object] | None = None) -> RewardBatch:
         if environments is None:
             raise EnvConfigError("ToolEnvRollouts scores trl's `environments`: use it with environment_factory")

@@ -8,16 +8,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rlkit.testing import resolve_model_name  # an entry point: `tiny:` names are built on demand
+
 __all__ = ["register", "main"]
 
 
 def _resolve(spec: str) -> str:
     """``tiny:KIND`` -> the cached tiny model folder (rlkit.testing: demos and CI); anything else unchanged."""
     name, eq, rest = spec.partition("=") if "=" in spec and not spec.startswith("openai:") else ("", "", spec)
-    if rest.startswith("tiny:"):
-        from rlkit.testing import tiny_model_path
-
-        rest = str(tiny_model_path(rest[len("tiny:"):]))
+    rest = resolve_model_name(rest)
     return f"{name}{eq}{rest}" if eq else rest
 
 

@@ -26,6 +26,7 @@ from typing import Any, Protocol, runtime_checkable
 from PIL import Image
 
 from rlkit.ops import PARAM_SPECS, EditProgram, render_program
+from rlkit.policies import RETOUCHER_SYSTEM_PROMPT, load_processor, retoucher_prompt
 
 logger = logging.getLogger("rlkit.eval")
 
@@ -54,20 +55,10 @@ class System(Protocol):
     def generate(self, tasks: Sequence[Task]) -> list[str]: ...
 
 
-def _prompts() -> Any:
-    # The policy prompts move from rlkit.train to rlkit.policies (issue #14); until that lands they are read
-    # from rlkit.train lazily (a back-arrow, removed once rlkit.policies exports them).
-    try:
-        from rlkit.policies import RETOUCHER_SYSTEM_PROMPT, retoucher_prompt  # type: ignore[attr-defined]
-    except ImportError:
-        from rlkit.train.prompts import RETOUCHER_SYSTEM_PROMPT, retoucher_prompt
-    return RETOUCHER_SYSTEM_PROMPT, retoucher_prompt
-
-
 def retoucher_messages(instruction: str, system_prompt: str | None = None) -> list[dict[str, Any]]:
     """The RetouchIQ policy's chat prompt (the one rlkit's recipes train with): system, [image, instruction]."""
-    default, build = _prompts()
-    return build(instruction, system_prompt=default if system_prompt is None else (system_prompt or None))
+    return retoucher_prompt(instruction, system_prompt=RETOUCHER_SYSTEM_PROMPT if system_prompt is None
+                            else (system_prompt or None))
 
 
 def _seed_of(*key: object) -> int:
@@ -125,16 +116,6 @@ BASELINES: dict[str, Callable[[], System]] = {
 
 
 # ---------------------------------------------------------------------------------------------- transformers
-def _load_processor(path: str) -> Any:
-    # torchvision-free Qwen-VL processor loader: rlkit.policies.load_processor after issue #14, rlkit.testing's
-    # until then (production code stops importing rlkit.testing once it moves).
-    try:
-        from rlkit.policies import load_processor  # type: ignore[attr-defined]
-    except ImportError:
-        from rlkit.testing import load_processor
-    return load_processor(path)
-
-
 def _is_adapter(path: Path) -> bool:
     return (path / "adapter_config.json").is_file()
 
@@ -169,7 +150,7 @@ class TransformersPolicy:
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model = model.to(self.device).eval()
         if self.vision:
-            self.processor = _load_processor(base) if Path(base).is_dir() else _hub_processor(base)
+            self.processor = load_processor(base) if Path(base).is_dir() else _hub_processor(base)
         else:
             self.processor = AutoTokenizer.from_pretrained(base)
         self.batch_size, self.max_new_tokens, self.temperature = batch_size, max_new_tokens, temperature

@@ -16,8 +16,11 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+import torch
 from PIL import Image
+from transformers import AutoConfig, AutoModel
 
+import rlkit.policies.perception  # noqa: F401 - registers the saliency nets with AutoConfig / AutoModel
 from rlkit.data import BlemishRecord, EditFHFRecord, load_blemish, load_editfhf, open_image
 from rlkit.metrics import SALIENCY_METRICS, saliency_metrics
 
@@ -154,9 +157,6 @@ class SpectralResidual:
 def load_saliency_predictor(path: str | Path, *, untrained: bool = False, seed: int = 0) -> Any:
     """A saliency net saved with ``save_pretrained`` (``transformers.AutoModel.from_pretrained(path)``); with
     ``untrained=True`` the same architecture with freshly initialised weights (the untrained-net row)."""
-    import torch
-    from transformers import AutoConfig, AutoModel
-
     if untrained:
         torch.manual_seed(seed)
         model = AutoModel.from_config(AutoConfig.from_pretrained(str(path)))

@@ -27,9 +27,9 @@ from .masks import (
     mask_from_dict,
 )
 from .params import HSL_BANDS, LIGHTROOM_ALIASES, LOCAL_PARAMS, PARAM_SPECS, ParamSpec, canonical_name
+from .parser import ParseProblem, ParseResult, as_program, json_too_deep, parse_program, render_program
 from .profiles import LookTable, Profile, RGBTable
 from .program import EditProgram
-from .parser import ParseProblem, ParseResult, as_program, parse_program, render_program
 from .values import ClampNote
 from .xmp import XmpExport, XmpImport, export_xmp, from_xmp, import_xmp, to_xmp
 
@@ -40,7 +40,7 @@ __all__ = [
     "EditProgram", "LocalAdjustment", "ClampNote", "ProgramError",
     "Mask", "RadialMask", "LinearMask", "BrushMask", "TensorMask", "LuminanceRangeMask", "ColorRangeMask",
     "CompositeMask", "mask_from_dict",
-    "parse_program", "render_program", "ParseResult", "ParseProblem", "as_program",
+    "parse_program", "render_program", "ParseResult", "ParseProblem", "as_program", "json_too_deep",
     "apply_program", "apply_params", "curve_lut", "gaussian_blur",
     "to_tensor", "to_pil", "srgb_to_linear", "linear_to_srgb", "luminance",
     "export_xmp", "import_xmp", "to_xmp", "from_xmp", "XmpExport", "XmpImport",

@@ -26,8 +26,8 @@ from .errors import ProgramError
 from .params import canonical_name
 from .program import ClampNote, EditProgram
 
-__all__ = ["ParseProblem", "ParseResult", "parse_program", "render_program", "as_program", "FORMATS",
-           "MAX_TEXT_CHARS"]
+__all__ = ["ParseProblem", "ParseResult", "parse_program", "render_program", "as_program", "json_too_deep",
+           "FORMATS", "MAX_TEXT_CHARS"]
 
 FORMATS = ("auto", "jarvis", "retouchiq", "json")
 MAX_TEXT_CHARS = 200_000
@@ -149,6 +149,14 @@ def _bounded(decode: Callable[[str], _T], s: str, i: int) -> _T:
         if e.pos < deep or e.msg != "Expecting value":
             raise
     raise _TooDeep
+
+
+def json_too_deep(s: str, i: int, limit: int = _MAX_JSON_NEST) -> bool:
+    """Whether the JSON value opened at ``s[i]`` nests deeper than ``limit`` levels (one linear scan), so a
+    parser of untrusted text can refuse it before json's recursive decoder runs."""
+    if i >= len(s) or s[i] not in "[{":
+        return False
+    return _bracket_scan(s, i, limit)[1] >= 0  # stops where the value closes or at depth limit + 1
 
 
 def _loads(s: str, offset: int, problems: list[ParseProblem]) -> tuple[Any, bool]:

@@ -13,10 +13,13 @@ The text is parsed with :mod:`json` only (never evaluated). :func:`parse_diagnos
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from rlkit.ops import json_too_deep
 
 __all__ = ["Diagnosis", "DiagnosisParse", "DiagnosisProblem", "parse_diagnosis", "normalize_flaw_type"]
 
@@ -26,9 +29,28 @@ _DESC_KEYS = ("description", "desc", "explanation", "reason", "reasoning", "text
 _REGION_KEYS = ("region", "region_id", "id", "index")
 _BBOX_KEYS = ("bbox", "box", "bounding_box")
 
-_THINK_RE = re.compile(r"<think>(.*?)</think>", re.DOTALL)
-_ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
-_FENCE_RE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
+_OPENERS = re.compile(r"[\[{]")
+_SPACE = re.compile(r"\s*")
+# Untrusted text is searched with str.find from fixed positions: the lazy regexes this replaces
+# (<think>(.*?)</think> ...) were retried from every start, quadratic on repeated unclosed tags.
+
+
+def _tag_span(text: str, tag: str) -> tuple[int, int] | None:
+    """(start, end) of the content of the first ``<tag>...</tag>`` in ``text``, else None."""
+    i = text.find(f"<{tag}>")
+    j = text.find(f"</{tag}>", i + len(tag) + 2) if i >= 0 else -1
+    return (i + len(tag) + 2, j) if j >= 0 else None
+
+
+def _fence_span(text: str) -> tuple[int, int] | None:
+    """(start, end) of the content of the first Markdown code fence (after an optional ``json`` tag)."""
+    i = text.find("```")
+    if i < 0:
+        return None
+    start = i + 3 + (4 if text.startswith("json", i + 3) else 0)
+    start = _SPACE.match(text, start).end()
+    end = text.find("```", start)
+    return (start, end) if end >= 0 else None
 
 
 def normalize_flaw_type(name: str) -> str:
@@ -130,13 +152,17 @@ def _item(obj: Any, where: str, region: str | None = None) -> tuple[Diagnosis | 
 def _first_json(text: str, base: int, max_tries: int = 64) -> tuple[Any, int, str | None]:
     """Decode the first JSON array/object in ``text`` (skipping stray brackets in prose before it);
     returns (value, absolute position, error of the first attempt when none decodes)."""
-    starts = [m.start() for m in re.finditer(r"[\[{]", text)][:max_tries]
+    starts = [m.start() for m in itertools.islice(_OPENERS.finditer(text), max_tries)]
     if not starts:
         return None, base, "no JSON list or object found"
     decoder = json.JSONDecoder()
     first_err: tuple[int, str] | None = None
     fallback: tuple[Any, int] | None = None
     for start in starts:
+        if json_too_deep(text, start):
+            if first_err is None:
+                first_err = (base + start, "invalid JSON: nested too deeply")
+            continue
         try:
             value, _end = decoder.raw_decode(text, start)
         except json.JSONDecodeError as exc:
@@ -158,22 +184,22 @@ def parse_diagnosis(text: str) -> DiagnosisParse:
     if not isinstance(text, str):
         return DiagnosisParse(False, problems=[DiagnosisProblem(None, f"expected str, got {type(text).__name__}")])
     reasoning = None
-    m = _THINK_RE.search(text)
-    if m:
-        reasoning = m.group(1).strip()
+    think = _tag_span(text, "think")
+    if think:
+        reasoning = text[think[0]:think[1]].strip()
     body, base, has_answer = text, 0, False
-    a = _ANSWER_RE.search(text)
-    if a:
-        body, base, has_answer = a.group(1), a.start(1), True
+    answer = _tag_span(text, "answer")
+    if answer:
+        body, base, has_answer = text[answer[0]:answer[1]], answer[0], True
     elif "<answer>" in text:
         pos = text.index("<answer>")
         return DiagnosisParse(False, problems=[DiagnosisProblem(pos, "<answer> is not closed by </answer>")],
                               reasoning=reasoning)
-    elif m:
-        body, base = text[m.end():], m.end()
-    f = _FENCE_RE.search(body)
-    if f:
-        base, body = base + f.start(1), f.group(1)
+    elif think:
+        body, base = text[think[1] + len("</think>"):], think[1] + len("</think>")
+    fence = _fence_span(body)
+    if fence:
+        base, body = base + fence[0], body[fence[0]:fence[1]]
     value, pos, err = _first_json(body, base)
     if err is not None:
         return DiagnosisParse(False, problems=[DiagnosisProblem(pos, err)], reasoning=reasoning,

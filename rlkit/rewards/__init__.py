@@ -21,8 +21,10 @@ from rlkit.rewards.grm import (
 )
 from rlkit.rewards.presets import (
     PRESETS,
+    RETOUCHER_PARTS,
     agentic_retoucher_reasoning_reward,
     editrefiner_reasoning_reward,
+    retoucher_reward,
     retouchiq_policy_reward,
 )
 from rlkit.rewards.program_match import (
@@ -56,6 +58,7 @@ __all__ = [
     "key_set_iou", "parameter_accuracy", "curve_rmse",
     "ImageSimilarityReward", "ImageImprovementReward", "RegionAgreementReward", "EvaluatorReward",
     "editrefiner_reasoning_reward", "agentic_retoucher_reasoning_reward", "retouchiq_policy_reward", "PRESETS",
+    "retoucher_reward", "RETOUCHER_PARTS",
     "GenerativeRewardModel", "GRMParse", "GRMServer", "GRMTemplate", "OpenAIBackend", "TransformersBackend",
     "parse_grm_output",
 ]

@@ -66,7 +66,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
     if args.preset not in PRESETS:
         print(f"unknown preset {args.preset!r}; choose from {sorted(PRESETS)}", file=sys.stderr)
         return 2
-    reward = PRESETS[args.preset]()
+    # the stored text's form is detected (canonical JSON, Jarvis, RetouchIQ) unless --format names one
+    reward = PRESETS[args.preset](fmt=args.format) if args.preset == "retouchiq" else PRESETS[args.preset]()
     rows = _load_rows(Path(args.input), [c for c in args.image_columns.split(",") if c])
     batch = RewardBatch.from_records(rows, program_format=args.format)
     result = reward(batch)

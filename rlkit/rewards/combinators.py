@@ -89,6 +89,11 @@ class WeightedSum(Reward):
     def _result(self, batch: RewardBatch, results: Sequence[RewardResult]) -> RewardResult:
         scores, reasons = _combine([r.scores for r in results], self.weights, self.none,
                                    [r.name for r in self.rewards], len(batch))
+        # each component's own reason (a format failure, a missing target) travels with the sum
+        for i in range(len(batch)):
+            parts = [f"{r.name}: {res.reasons[i]}" for r, res in zip(self.rewards, results) if res.reasons[i]]
+            if parts:
+                reasons[i] = "; ".join(([reasons[i]] if reasons[i] else []) + parts)
         return RewardResult(scores, _merge_components(results, self.rewards), reasons)
 
     def compute(self, batch: RewardBatch) -> RewardResult:

@@ -18,7 +18,10 @@ from types import MappingProxyType
 from typing import Any
 
 import numpy as np
+from scipy.interpolate import CubicSpline
+from scipy.optimize import linear_sum_assignment
 
+from rlkit.ops import PARAM_SPECS, as_program
 from rlkit.rewards.batch import RewardBatch
 from rlkit.rewards.protocol import Reward, RewardResult
 
@@ -61,8 +64,6 @@ def threshold_for(name: str, thresholds: Mapping[str, float] = JARVISART_THRESHO
     """Threshold of a key; keys JarvisArt gives none for use 20% of the parameter's range."""
     if name in thresholds:
         return float(thresholds[name])
-    from rlkit.ops import PARAM_SPECS
-
     if name not in PARAM_SPECS:
         raise KeyError(f"no threshold for unknown parameter {name!r}")
     spec = PARAM_SPECS[name]
@@ -88,8 +89,6 @@ def parameter_accuracy(pred: Any, ref: Any, *, thresholds: Mapping[str, float] =
     ``keys``: ``"union"`` (keys set in either program; wrong extra keys cost), ``"reference"`` (keys of the
     reference only, as a recall). Returns (mean or None when there are no keys, per-key accuracies).
     """
-    from rlkit.ops import PARAM_SPECS
-
     if keys == "union":
         names = sorted(set(pred.params) | set(ref.params))
     elif keys == "reference":
@@ -109,8 +108,6 @@ def _curve_fn(points: Any) -> Any:
     xs = np.array([p[0] for p in pts])
     ys = np.array([p[1] for p in pts])
     if len(pts) >= 3:
-        from scipy.interpolate import CubicSpline
-
         spline = CubicSpline(xs, ys, bc_type="natural")
         return lambda x: np.clip(np.where(x < xs[0], ys[0], np.where(x > xs[-1], ys[-1], spline(x))), 0, 255)
     return lambda x: np.interp(x, xs, ys)
@@ -127,29 +124,10 @@ def curve_rmse(a: Any, b: Any, *, samples: int = 500) -> float:
     return float(np.sqrt(np.mean((fa(x) - fb(x)) ** 2)))
 
 
-def _to_program(value: Any, where: str) -> Any:
-    from rlkit.ops import EditProgram, parse_program
-
-    if isinstance(value, EditProgram):
-        return value
-    if isinstance(value, Mapping):
-        try:
-            return EditProgram.from_dict(value)
-        except ValueError as exc:
-            raise ValueError(f"{where}: invalid reference program: {exc}") from None
-    if isinstance(value, str):
-        p = parse_program(value)
-        if not p.ok:
-            reason = p.problems[0].reason if p.problems else "unknown problem"
-            raise ValueError(f"{where}: reference program text does not parse: {reason}")
-        return p.program
-    raise TypeError(f"{where}: reference program must be an EditProgram, dict or text, got {type(value).__name__}")
-
-
 def reference_programs(batch: RewardBatch, column: str) -> list[Any]:
     """Reference ``EditProgram`` per sample from ``column`` (parsed once per batch; None stays None)."""
     return batch.cached(("reference_programs", column), lambda: [
-        None if v is None else _to_program(v, f"column {column!r}, sample {i}")
+        None if v is None else as_program(v, where=f"column {column!r}, sample {i}: reference program")
         for i, v in enumerate(batch.column(column))])
 
 
@@ -269,8 +247,6 @@ def local_adjustment_accuracy(pred: Any, ref: Any, *, size: int = 64, image: Any
     pm = [_mask_map(la.mask, canvas) for la in pred.local]
     rm = [_mask_map(la.mask, canvas) for la in ref.local]
     from types import SimpleNamespace
-
-    from scipy.optimize import linear_sum_assignment
 
     score = np.zeros((len(pm), len(rm)))
     for i, (a, la) in enumerate(zip(pm, pred.local)):

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from rlkit.rewards.batch import TRL_CONTROL_KWARGS, Messages, RewardBatch
+from rlkit.rewards.batch import TRL_CONTROL_KWARGS, Messages, RewardBatch, completion_text
 from rlkit.rewards.combinators import WeightedSum
 from rlkit.rewards.protocol import Reward, RewardResult, RewardValueError
 
@@ -32,14 +32,13 @@ __all__ = ["to_trl_reward_funcs", "TrlRewardFunction", "AsyncTrlRewardFunction",
 class RolloutExecutor(Protocol):
     """Executes a trl step's completions (e.g. in an environment) and returns the batch rewards score.
 
-    ``columns`` are the dataset columns trl passed (one value per completion). The returned batch's
+    ``texts`` are the completions' texts (assistant turns joined), ``columns`` the dataset columns trl passed
+    (one value per completion), ``environments`` trl's environment_factory instances. The returned batch's
     rollouts carry each completion's parse and executed image, and its columns the images rewards compare
     (for an environment: resized to its image size).
     """
 
-    def execute(self, prompts: Sequence[object], completions: Sequence[str | Messages],
-                columns: Mapping[str, Sequence[object]], *,
-                completion_ids: Sequence[Sequence[int]] | None = None,
+    def execute(self, prompts: Sequence[object], texts: Sequence[str], columns: Mapping[str, Sequence[object]], *,
                 environments: Sequence[object] | None = None) -> RewardBatch: ...
 
 
@@ -67,7 +66,7 @@ class _SharedBatch:
                 n = len(completions)
                 columns = {k: v for k, v in kwargs.items()
                            if k not in TRL_CONTROL_KWARGS and isinstance(v, (list, tuple)) and len(v) == n}
-                batch = self.executor.execute(prompts, completions, columns, completion_ids=completion_ids,
+                batch = self.executor.execute(prompts, [completion_text(c) for c in completions], columns,
                                               environments=kwargs.get("environments"))
                 self._log_validity(batch, kwargs)
             else:

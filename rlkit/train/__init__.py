@@ -1,15 +1,13 @@
-"""rlkit.train: thin wiring over trl for the recipes (SFT -> GRPO), the env-executed reward, and the quickstart.
+"""rlkit.train: thin wiring over trl and transformers.Trainer: one module per trainer with its config.
 
-- :func:`run_retoucher` / :func:`run_reasoner`: the two recipes (``recipes/grpo_*.py`` call them);
-- :class:`RetouchEnvReward`: a trl reward function that executes each completion in ``VectorRetouchEnv``;
-- :func:`train_sft` / :func:`train_grpo`: one stage each over trl's trainers (resume, DeepSpeed-on-CPU);
+- :func:`run_retoucher` / :func:`run_reasoner` (``recipes``): the two GRPO recipes, run by
+  ``recipes/grpo_*.py`` through :func:`recipe_main`;
+- :func:`train_sft` / :func:`train_grpo` (``stages``): one stage each over trl's trainers (resume,
+  DeepSpeed-on-CPU, a rich progress bar and summary);
 - :func:`run_quickstart`: ``rlkit quickstart``;
-- :func:`train_saliency` and its config / collator / trainer: the perception agents' saliency nets
-  (``rlkit.train.saliency``, loaded on first use);
-- :func:`train_evaluator` / :func:`run_evaluator_stages` and their config / collator / trainer: EditRefiner's
-  evaluation agent in its two stages (``rlkit.train.evaluator``, loaded on first use).
-
-Heavy libraries (trl, transformers, datasets) are imported inside functions, except in ``config``.
+- :func:`train_saliency` (``saliency``): the perception agents' saliency nets over transformers.Trainer;
+- :func:`train_evaluator` / :func:`run_evaluator_stages` (``evaluator``): EditRefiner's evaluation agent in its
+  two stages over transformers.Trainer.
 """
 
 from rlkit.envs import RetouchEnvReward, env_rows_from_trl
@@ -28,17 +26,34 @@ from rlkit.policies import (
     retoucher_prompt,
     retoucher_rows,
 )
+from rlkit.train.evaluator import (
+    EvaluatorCollator,
+    EvaluatorConfig,
+    EvaluatorScriptArguments,
+    EvaluatorTrainer,
+    EvaluatorTrainResult,
+    build_evaluator_model,
+    evaluator_datasets,
+    heldout_correlations,
+    run_evaluator_stages,
+    train_evaluator,
+)
 from rlkit.train.generate import generate_texts
 from rlkit.train.plots import reward_history, save_image_grid, save_reward_curve
 from rlkit.train.quickstart import QuickstartConfig, QuickstartResult, build_quickstart_rows, run_quickstart
 from rlkit.train.recipe_data import load_rows
+from rlkit.train.recipes import recipe_main, run_reasoner, run_retoucher
+from rlkit.train.saliency import (
+    SaliencyCollator,
+    SaliencyConfig,
+    SaliencyScriptArguments,
+    SaliencyTrainer,
+    SaliencyTrainResult,
+    build_saliency_model,
+    saliency_datasets,
+    train_saliency,
+)
 from rlkit.train.stages import init_distributed_for_deepspeed, train_grpo, train_sft
-
-_SALIENCY = ("SaliencyConfig", "SaliencyScriptArguments", "SaliencyCollator", "SaliencyTrainer",
-             "SaliencyTrainResult", "train_saliency", "saliency_datasets", "build_saliency_model")
-_EVALUATOR = ("EvaluatorConfig", "EvaluatorScriptArguments", "EvaluatorCollator", "EvaluatorTrainer",
-              "EvaluatorTrainResult", "train_evaluator", "run_evaluator_stages", "evaluator_datasets",
-              "build_evaluator_model", "heldout_correlations")
 
 __all__ = [
     "RetouchEnvReward", "env_rows_from_trl",
@@ -51,24 +66,9 @@ __all__ = [
     "QuickstartConfig", "QuickstartResult", "build_quickstart_rows", "run_quickstart",
     "load_rows",
     "init_distributed_for_deepspeed", "train_sft", "train_grpo",
-    "run_retoucher", "run_reasoner",
-    *_SALIENCY,
-    *_EVALUATOR,
+    "run_retoucher", "run_reasoner", "recipe_main",
+    "SaliencyConfig", "SaliencyScriptArguments", "SaliencyCollator", "SaliencyTrainer", "SaliencyTrainResult",
+    "train_saliency", "saliency_datasets", "build_saliency_model",
+    "EvaluatorConfig", "EvaluatorScriptArguments", "EvaluatorCollator", "EvaluatorTrainer", "EvaluatorTrainResult",
+    "train_evaluator", "run_evaluator_stages", "evaluator_datasets", "build_evaluator_model", "heldout_correlations",
 ]
-
-
-def __getattr__(name: str):
-    # The recipe runners import trl's config classes, the saliency trainer transformers.Trainer: first use.
-    if name in ("run_retoucher", "run_reasoner"):
-        from rlkit.train import recipes
-
-        return getattr(recipes, name)
-    if name in _SALIENCY:
-        from rlkit.train import saliency
-
-        return getattr(saliency, name)
-    if name in _EVALUATOR:
-        from rlkit.train import evaluator
-
-        return getattr(evaluator, name)
-    raise AttributeError(f"module 'rlkit.train' has no attribute {name!r}")

@@ -75,6 +75,9 @@ class RecipeArguments:
         default=None, metadata={"help": "Stage 1 batch size per device (default: the GRPO one)."}
     )
     sft_max_length: int | None = field(default=2048, metadata={"help": "Stage 1 maximum sequence length."})
+    sft_lr_scheduler_type: str | None = field(
+        default=None, metadata={"help": "Stage 1 learning-rate schedule (default: the GRPO stage's)."}
+    )
     sft_model_path: str | None = field(
         default=None,
         metadata={"help": "For a GRPO-only run: the stage-1 output (LoRA adapter or full model folder) to start "
@@ -112,9 +115,17 @@ class RetoucherArguments(RecipeArguments):
 class ReasonerArguments(RecipeArguments):
     """Agentic Retoucher / EditRefiner reasoning agent: image + region boxes -> [{flaw_type, description}]."""
 
-    format_weight: float = field(default=0.2, metadata={"help": "Weight of the format reward."})
-    type_weight: float = field(default=0.4, metadata={"help": "Weight of the flaw-type accuracy reward."})
-    description_weight: float = field(default=0.4, metadata={"help": "Weight of the description similarity."})
+    paper: str = field(
+        default="agentic_retoucher",
+        metadata={"help": "Whose reward the GRPO stage uses: 'agentic_retoucher' (flaw-type accuracy + description "
+                          "similarity, equal weights) or 'editrefiner' (0.2 format + 0.4 type + 0.4 description)."},
+    )
+    format_weight: float | None = field(default=None, metadata={"help": "Weight of the format reward (EditRefiner "
+                                                                        "only; default 0.2)."})
+    type_weight: float | None = field(default=None, metadata={"help": "Weight of the flaw-type accuracy reward "
+                                                                      "(default: the paper's, 1.0 or 0.4)."})
+    description_weight: float | None = field(default=None, metadata={"help": "Weight of the description similarity "
+                                                                             "(default: the paper's, 1.0 or 0.4)."})
     description_method: str = field(
         default="embedding",
         metadata={"help": "Description similarity: 'embedding' (sentence-embedding cosine, the papers') or "
@@ -166,6 +177,8 @@ def sft_config_from(grpo_args: GRPOConfig, script_args: RecipeArguments, *, outp
         max_length=script_args.sft_max_length,
         model_init_kwargs=grpo_args.model_init_kwargs,
     )
+    if script_args.sft_lr_scheduler_type:
+        kwargs["lr_scheduler_type"] = script_args.sft_lr_scheduler_type
     # trl rewrites report_to / lr scheduler kwargs into its own forms; pass them back in their init forms.
     if isinstance(kwargs.get("report_to"), list) and not kwargs["report_to"]:
         kwargs["report_to"] = "none"

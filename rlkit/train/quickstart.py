@@ -72,6 +72,7 @@ class QuickstartConfig:
     sft_learning_rate: float = 3e-3
     grpo_steps: int = 60
     grpo_learning_rate: float = 1e-3
+    grpo_beta: float = 0.0
     batch_size: int = 8
     num_generations: int = 4
     max_completion_length: int = 24
@@ -253,6 +254,9 @@ def _grid(path: Path, rows: Sequence[dict[str, Any]], sft: PolicyEval, grpo: Pol
 def run_quickstart(cfg: QuickstartConfig | None = None, *, console: Console | None = None) -> QuickstartResult:
     """Run the whole quickstart and write reward_curve.png, before_after.png, metrics.json to ``output_dir``."""
     cfg = cfg or QuickstartConfig()
+    if cfg.eval_samples > 1 and cfg.eval_temperature <= 0:
+        raise ValueError(f"QuickstartConfig: eval_samples={cfg.eval_samples} needs eval_temperature > 0 (greedy "
+                         "decoding gives one answer per prompt)")
     console = console or Console()
     quiet_third_party()
     t0 = time.time()
@@ -299,7 +303,7 @@ def run_quickstart(cfg: QuickstartConfig | None = None, *, console: Console | No
     grpo_ds = Dataset.from_list(retoucher_rows(train_rows, stage="grpo", fmt="retouchiq"))
     grpo_args = GRPOConfig(output_dir=str(out / "grpo"), max_steps=cfg.grpo_steps,
                            learning_rate=cfg.grpo_learning_rate, num_generations=cfg.num_generations,
-                           max_completion_length=cfg.max_completion_length, beta=0.0, temperature=1.0,
+                           max_completion_length=cfg.max_completion_length, beta=cfg.grpo_beta, temperature=1.0,
                            lr_scheduler_type="constant", **common)
     grpo = train_grpo(policy, [env_reward], grpo_ds, grpo_args, processing_class=processor)
     grpo_eval = _evaluate(grpo.model, processor, heldout_rows, reward, cfg, "the GRPO policy", console)

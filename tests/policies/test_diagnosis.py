@@ -1,11 +1,16 @@
 """parse_diagnosis: the EditRefiner and Agentic Retoucher shapes, and untrusted text."""
 
 import json
+import random
+import re
+import time
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rlkit.policies import Diagnosis, normalize_flaw_type, parse_diagnosis
+from rlkit.policies.diagnosis import _fence_span, _tag_span
 
 
 def test_editrefiner_list_in_think_answer_tags():
@@ -77,3 +82,54 @@ def test_brackets_in_prose_before_the_json_are_skipped():
     assert not parse_diagnosis("scores: [1, 2, 3]").ok
     q = parse_diagnosis('Note {this is prose}. [{"flaw_type": "blur", "description": "soft face"}]')
     assert q.ok and q.flaw_types == ["blur"]
+
+
+# -- untrusted text: linear time, no recursion limit ---------------------------------------------------------
+HOSTILE = ["<answer>", "<think>", "<think></think>", "```", "[{", "[", "{", '{"flaw_type": "blur", ',
+           "<answer>[</answer>", '[{"flaw_type": "x"}] ']
+
+
+def _work_ratio(small: str, large: str, repeats: int = 3) -> float:
+    """Best time for ``large`` over the best time for ``small`` parsed len(large)/len(small) times: ~1 for a
+    linear parser, ~10 for a quadratic one (equal work keeps both timings equally exposed to machine load)."""
+    times = max(1, round(len(large) / len(small)))
+    best_small = best_large = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(times):
+            parse_diagnosis(small)
+        best_small = min(best_small, time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        parse_diagnosis(large)
+        best_large = min(best_large, time.perf_counter() - t0)
+    return best_large / best_small
+
+
+@pytest.mark.parametrize("unit", HOSTILE)
+def test_hostile_text_parses_in_linear_time(unit):
+    small, large = unit * (2000 // len(unit) + 1), unit * (20000 // len(unit) + 1)
+    ratio = min(_work_ratio(small, large) for _ in range(3))  # a loaded machine gets three tries
+    assert ratio < 4, f"{unit!r}: 10x the text took {ratio:.1f}x the work (quadratic would be ~10x)"
+
+
+def test_deep_nesting_is_a_problem_not_a_crash():
+    for opener in ("[", "{", '[{"a": '):
+        r = parse_diagnosis(opener * 5000)
+        assert not r.ok and "nested too deeply" in r.problems[0].reason
+    ok = parse_diagnosis("[" * 40 + "1" + "]" * 40 + ' [{"flaw_type": "blur", "description": "soft"}]')
+    assert ok.ok and ok.flaw_types == ["blur"]  # nested but bounded JSON before the answer is skipped
+
+
+def test_envelope_search_matches_the_regexes_it_replaces():
+    """_tag_span / _fence_span find what the former lazy regexes found, on random tag soup."""
+    think, answer = re.compile(r"<think>(.*?)</think>", re.S), re.compile(r"<answer>(.*?)</answer>", re.S)
+    fence = re.compile(r"```(?:json)?\s*(.*?)```", re.S)
+    rng = random.Random(0)
+    pieces = ["<think>", "</think>", "<answer>", "</answer>", "```", "json", " ", "\n", "a", "[]", "`"]
+    for _ in range(20000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 10)))
+        for tag, rx in (("think", think), ("answer", answer)):
+            m = rx.search(text)
+            assert _tag_span(text, tag) == (m.span(1) if m else None), text
+        m = fence.search(text)
+        assert _fence_span(text) == (m.span(1) if m else None), text

@@ -63,3 +63,22 @@ def test_judge_against_a_loopback_server(tmp_path, capsys):
     assert code == 0
     res = json.loads(capsys.readouterr().out)
     assert res == {"ok": True, "metrics": ["brighter"], "scores": [6.5], "reason": None}
+
+
+def test_score_detects_each_stored_program_form_and_keeps_reasons(tmp_path):
+    """`rlkit data build retoucheval` stores canonical JSON programs: they score like the RetouchIQ and Jarvis
+    forms of the same edit, and a sample that fails says why."""
+    from rlkit.ops import EditProgram, render_program
+
+    Image.new("RGB", (16, 16), (100, 100, 100)).save(tmp_path / "src.png")
+    program = EditProgram.from_dict({"exposure": 0.0})
+    forms = [json.dumps(program.to_dict()), render_program(program, "retouchiq"), render_program(program, "jarvis")]
+    rows = [{"completion": c, "image": "src.png", "target_image": "src.png"} for c in forms]
+    rows.append({"completion": "{exposure=+99}", "image": "src.png", "target_image": "src.png"})
+    (tmp_path / "rows.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    out = tmp_path / "scores.jsonl"
+    assert run(["rewards", "score", "--preset", "retouchiq", "--input", str(tmp_path / "rows.jsonl"),
+                "--output", str(out)]) == 0
+    scores = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [s["score"] for s in scores] == [2.0, 2.0, 2.0, 0.0]
+    assert "format: program did not parse" in scores[3]["reason"] and "outside the allowed range" in scores[3]["reason"]

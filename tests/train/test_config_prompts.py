@@ -70,12 +70,29 @@ def test_sft_config_inherits_run_settings_and_takes_sft_overrides(tmp_path):
 
 
 def test_unknown_reward_is_named():
-    from rlkit.train.recipes import retoucher_reward
+    from rlkit.train.recipes import retoucher_recipe_reward
 
     with pytest.raises(RecipeConfigError, match="'aesthetic'"):
-        retoucher_reward(RetoucherArguments(rewards=["format", "aesthetic"]))
-    with pytest.raises(RecipeConfigError, match="reward_weights has 1 values for 2"):
-        retoucher_reward(RetoucherArguments(rewards=["format", "image"]), [1.0])
+        retoucher_recipe_reward(RetoucherArguments(rewards=["format", "aesthetic"]))
+    with pytest.raises(RecipeConfigError, match="1 reward weights for 2 reward parts"):
+        retoucher_recipe_reward(RetoucherArguments(rewards=["format", "image"]), [1.0])
+
+
+def test_each_reasoner_paper_gets_its_own_reward():
+    """Agentic Retoucher: type accuracy + description similarity (equal weights, no format term); EditRefiner:
+    0.2 format + 0.4 type + 0.4 description (its public code's weights)."""
+    from rlkit.train.config import ReasonerArguments
+    from rlkit.train.recipes import reasoner_recipe_reward
+
+    ar = reasoner_recipe_reward(ReasonerArguments(paper="agentic_retoucher", description_method="rouge"))
+    assert [r.name for r in ar.rewards] == ["type_accuracy", "description_similarity"] and ar.weights == [1.0, 1.0]
+    er = reasoner_recipe_reward(ReasonerArguments(paper="editrefiner", description_method="rouge"))
+    assert [r.name for r in er.rewards] == ["format", "type_accuracy", "description_similarity"]
+    assert er.weights == [0.2, 0.4, 0.4]
+    with pytest.raises(RecipeConfigError, match="no format term"):
+        reasoner_recipe_reward(ReasonerArguments(paper="agentic_retoucher", format_weight=0.2))
+    with pytest.raises(RecipeConfigError, match="paper='richhf'"):
+        reasoner_recipe_reward(ReasonerArguments(paper="richhf"))
 
 
 def _img(c=(90, 120, 150), size=(40, 30)):

@@ -73,10 +73,12 @@ def test_grpo_checkpoint_resumes_step_count_weights_and_optimizer_state(tmp_path
     from transformers import TrainerCallback
     from trl import GRPOConfig
 
-    from rlkit.train import build_quickstart_rows, load_processing_class, resolve_model_path, retoucher_rows
+    from rlkit.policies import load_processing_class, retoucher_rows
+    from rlkit.testing import resolve_model_name
+    from rlkit.train import build_quickstart_rows
     from rlkit.train.stages import train_grpo
 
-    path = resolve_model_path("tiny:qwen2_5_vl")
+    path = resolve_model_name("tiny:qwen2_5_vl")
     processor = load_processing_class(path)
     rows = build_quickstart_rows(("coffee",), 2, image_size=32)
     ds = Dataset.from_list(retoucher_rows(rows, stage="grpo"))
@@ -136,10 +138,12 @@ def test_grpo_checkpoint_resumes_step_count_weights_and_optimizer_state(tmp_path
 
 def test_recipe_resume_flag_reaches_the_grpo_stage(tmp_path):
     """--resume_from_checkpoint true on a recipe with no checkpoint yet fails loudly instead of restarting."""
+    from rlkit.testing import tiny_model_path
     from rlkit.train.config import RetoucherArguments, parse_recipe_args
     from rlkit.train.recipes import run_retoucher
 
     argv = ["--config", str(RECIPES / "retoucher/config_tiny.yaml"), "--output_dir", str(tmp_path),
+            "--model_name_or_path", str(tiny_model_path("qwen2_5_vl")),
             "--stages", "grpo", "--synthetic_size", "20", "--resume_from_checkpoint", "true"]
     with pytest.raises(FileNotFoundError, match="no checkpoint-"):
         run_retoucher(*parse_recipe_args(RetoucherArguments, argv))

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 from PIL import Image
+from typing_extensions import TypedDict, Unpack
 
 from rlkit.envs._images import mask_to_tensor, resize, to_chw, to_pil
 
@@ -101,6 +102,21 @@ def _first_image(out: Any) -> torch.Tensor:
     if isinstance(images, Image.Image):
         return to_chw(images, "pipeline output")
     raise ToolError(f"the pipeline returned no image (got {type(out).__name__})")
+
+
+class DiffusionToolSettings(TypedDict, total=False):
+    """Settings every diffusers tool takes (see :class:`_DiffusionTool`)."""
+
+    num_inference_steps: int
+    guidance_scale: float | None
+    seed: int | None
+    composite: bool
+    call_kwargs: Mapping[str, Any] | None
+
+
+def _mask_image(m: torch.Tensor, width: int, height: int) -> Image.Image:
+    """A 0/255 PIL mask of the (H, W) mask tensor at the pipeline's size (nearest: the mask stays binary)."""
+    return Image.fromarray((m > 0.5).numpy().astype(np.uint8) * 255).resize((width, height), Image.NEAREST)
 
 
 class _DiffusionTool:
@@ -201,26 +217,9 @@ class InpaintTool(_DiffusionTool):
     outside the mask are unchanged when ``composite`` (default). An empty mask returns the image as is.
     """
 
-    def __init__(
-        self,
-        pipeline: Any,
-        *,
-        num_inference_steps: int = 20,
-        guidance_scale: float | None = None,
-        strength: float = 1.0,
-        negative_prompt: str | None = None,
-        seed: int | None = None,
-        composite: bool = True,
-        call_kwargs: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(
-            pipeline,
-            num_inference_steps=num_inference_steps,
-            guidance_scale=guidance_scale,
-            seed=seed,
-            composite=composite,
-            call_kwargs=call_kwargs,
-        )
+    def __init__(self, pipeline: Any, *, strength: float = 1.0, negative_prompt: str | None = None,
+                 **settings: Unpack[DiffusionToolSettings]) -> None:
+        super().__init__(pipeline, **settings)
         if not 0.0 < float(strength) <= 1.0:
             raise ToolError(f"strength must be in (0, 1], got {strength}")
         if self._params is not None and "mask_image" not in self._params:
@@ -242,11 +241,10 @@ class InpaintTool(_DiffusionTool):
             raise ToolError(f"InpaintTool prompt must be a string, got {type(prompt).__name__}")
         ph, pw = _round_size(h, w, _size_multiple(self.pipeline))
         src = to_pil(resize(original, (ph, pw)))
-        mask_img = Image.fromarray((m > 0.5).numpy().astype(np.uint8) * 255).resize((pw, ph), Image.NEAREST)
         kwargs: dict[str, Any] = {
             "prompt": prompt,
             "image": src,
-            "mask_image": mask_img,
+            "mask_image": _mask_image(m, pw, ph),
             "height": ph,
             "width": pw,
             "strength": self.strength,
@@ -266,27 +264,10 @@ class InstructionEditTool(_DiffusionTool):
     ``image=[source, current]`` for multi-image editors; ``prepare`` may rewrite the call kwargs.
     """
 
-    def __init__(
-        self,
-        pipeline: Any,
-        *,
-        num_inference_steps: int = 20,
-        guidance_scale: float | None = None,
-        seed: int | None = None,
-        composite: bool = True,
-        source_mode: str = "ignore",
-        resize_to_multiple: bool = True,
-        prepare: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-        call_kwargs: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(
-            pipeline,
-            num_inference_steps=num_inference_steps,
-            guidance_scale=guidance_scale,
-            seed=seed,
-            composite=composite,
-            call_kwargs=call_kwargs,
-        )
+    def __init__(self, pipeline: Any, *, source_mode: str = "ignore", resize_to_multiple: bool = True,
+                 prepare: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+                 **settings: Unpack[DiffusionToolSettings]) -> None:
+        super().__init__(pipeline, **settings)
         if source_mode not in ("ignore", "list"):
             raise ToolError(f"source_mode must be 'ignore' or 'list', got {source_mode!r}")
         self.source_mode = source_mode
@@ -317,9 +298,7 @@ class InstructionEditTool(_DiffusionTool):
             image_arg = [to_pil(resize(to_chw(source, "InstructionEditTool source"), (ph, pw))), current]
         kwargs: dict[str, Any] = {"prompt": instruction, "image": image_arg}
         if m is not None and self._params is not None and "mask_image" in self._params:
-            kwargs["mask_image"] = Image.fromarray((m > 0.5).numpy().astype(np.uint8) * 255).resize(
-                (pw, ph), Image.NEAREST
-            )
+            kwargs["mask_image"] = _mask_image(m, pw, ph)
         if self.prepare is not None:
             kwargs = self.prepare(kwargs)
         result = self._run(kwargs, seed)
