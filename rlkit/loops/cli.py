@@ -119,33 +119,12 @@ def _report(traces: list[Any], out: str | None) -> None:
     Console().print(table)
 
 
-def _cmd_editrefiner(args: argparse.Namespace) -> int:
-    import torch
-
-    from rlkit.loops.editrefiner import EditRefiner
-    from rlkit.policies import EvaluationAgent, load_saliency_net
-
-    perception = load_saliency_net(_resolve(args.perception), device=args.device)
-    evaluator = EvaluationAgent.from_pretrained(_resolve(args.evaluator)).to(args.device).eval()
-    reasoner = build_backend(args.reasoner, args.reasoner_url, args.reasoner_model, timeout=args.reasoner_timeout,
-                             max_new_tokens=args.max_new_tokens, device=args.device)
-    if reasoner is None:
-        raise SystemExit("error: give the reasoning agent: --reasoner PATH or --reasoner-url URL --reasoner-model NAME")
-    rows = _rows(args, "editfhf")
-    specs, tools = build_tools(args)
-    loop = EditRefiner(perception=perception, reasoner=reasoner, action=_action(args, specs), tools=tools,
-                       evaluator=evaluator, max_turns=args.max_turns, tau=args.tau, budget=args.budget,
-                       run_all_turns=args.run_all_turns, seed=args.seed)
-    with torch.inference_mode():
-        traces = loop.run_dataset(rows, output_dir=args.out, progress=len(rows) > 1)
-    _report(traces, args.out)
-    return 0
-
-
-def _cmd_agentic(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, kind: str) -> int:
+    """Build the agents from the flags, run the loop on every row, write the traces, print the table."""
     import torch
 
     from rlkit.loops.agentic_retoucher import AgenticRetoucher
+    from rlkit.loops.editrefiner import EditRefiner
     from rlkit.policies import EvaluationAgent, load_saliency_net
 
     perception = load_saliency_net(_resolve(args.perception), device=args.device)
@@ -155,15 +134,26 @@ def _cmd_agentic(args: argparse.Namespace) -> int:
                              max_new_tokens=args.max_new_tokens, device=args.device)
     if reasoner is None:
         raise SystemExit("error: give the reasoning agent: --reasoner PATH or --reasoner-url URL --reasoner-model NAME")
-    rows = _rows(args, "blemish")
+    rows = _rows(args, kind)
     specs, tools = build_tools(args)
-    loop = AgenticRetoucher(perception=perception, reasoner=reasoner, action=_action(args, specs), tools=tools,
-                            tau_s=args.tau_s, tau=args.tau, max_turns=args.max_turns, budget=args.budget,
-                            evaluator=evaluator, seed=args.seed)
+    common = dict(perception=perception, reasoner=reasoner, action=_action(args, specs), tools=tools,
+                  evaluator=evaluator, max_turns=args.max_turns, tau=args.tau, budget=args.budget, seed=args.seed)
+    if kind == "editfhf":
+        loop: Any = EditRefiner(run_all_turns=args.run_all_turns, **common)
+    else:
+        loop = AgenticRetoucher(tau_s=args.tau_s, **common)
     with torch.inference_mode():
         traces = loop.run_dataset(rows, output_dir=args.out, progress=len(rows) > 1)
     _report(traces, args.out)
     return 0
+
+
+def _cmd_editrefiner(args: argparse.Namespace) -> int:
+    return _run(args, "editfhf")
+
+
+def _cmd_agentic(args: argparse.Namespace) -> int:
+    return _run(args, "blemish")
 
 
 def _common(p: argparse.ArgumentParser) -> None:

@@ -14,14 +14,48 @@ from typing import Any, ClassVar
 
 import torch
 from torch import nn
-from transformers import AutoImageProcessor, AutoModel, AutoTokenizer, PreTrainedModel
+from transformers import AutoImageProcessor, AutoModel, AutoTokenizer, PreTrainedConfig, PreTrainedModel
 
 from rlkit.policies.perception.modules import companion_or_none, load_companion
 
-__all__ = ["QwenVLAgent", "BACKBONE_TRAINING"]
+__all__ = ["QwenVLAgent", "QwenVLConfigMixin", "BACKBONE_TRAINING"]
 
 BACKBONE_TRAINING = ("lora", "full", "frozen")
 """How the backbone trains: peft LoRA adapters only, every weight, or not at all."""
+
+
+class QwenVLConfigMixin:
+    """Config side: the backbone's text config and token size, and the checks of the backbone fields
+    (``backbone_training``, ``lora_r``, ``image_size`` a multiple of the merged token size)."""
+
+    vlm_config: Any
+    image_size: int
+    backbone_training: str
+    lora_r: int
+
+    @property
+    def text_config(self) -> PreTrainedConfig:
+        """The backbone's language-model config."""
+        return self.vlm_config.get_text_config()
+
+    @property
+    def token_pixels(self) -> int:
+        """Pixels per merged vision token along one side: patch size x spatial merge size."""
+        v = self.vlm_config.vision_config
+        return int(v.patch_size) * int(v.spatial_merge_size)
+
+    def check_backbone_fields(self) -> None:
+        """ValueError naming the config class and the field when a backbone field is invalid."""
+        where = type(self).__name__
+        if self.backbone_training not in BACKBONE_TRAINING:
+            raise ValueError(f"{where}: backbone_training must be one of {BACKBONE_TRAINING}, "
+                             f"got {self.backbone_training!r}")
+        if self.backbone_training == "lora" and self.lora_r < 1:
+            raise ValueError(f"{where}: lora_r must be >= 1 for LoRA training, got {self.lora_r}")
+        unit = self.token_pixels
+        if self.image_size < unit or self.image_size % unit:
+            raise ValueError(f"{where}: image_size={self.image_size} must be a positive multiple of {unit} (patch "
+                             "size x spatial merge size of the backbone)")
 
 
 class QwenVLAgent(PreTrainedModel):

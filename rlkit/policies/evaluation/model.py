@@ -40,7 +40,7 @@ from rlkit.metrics import editrefiner_overall
 from rlkit.policies.evaluation.levels import LEVELS, level_expectation, levels_of
 from rlkit.policies.evaluation.losses import score_loss
 from rlkit.policies.perception.images import as_rgb_list, resize_stack
-from rlkit.policies.vlm_agent import BACKBONE_TRAINING, QwenVLAgent
+from rlkit.policies.vlm_agent import QwenVLAgent, QwenVLConfigMixin
 
 __all__ = ["EvaluationAgentConfig", "EvaluationAgent", "EvaluationOutput", "READOUTS", "DEFAULT_LORA_TARGETS"]
 
@@ -54,7 +54,7 @@ _PHRASES = {"perceptual_quality": "perceptual quality", "instruction_following":
             "visual_consistency": "visual consistency"}
 
 
-class EvaluationAgentConfig(PreTrainedConfig):
+class EvaluationAgentConfig(QwenVLConfigMixin, PreTrainedConfig):
     """Config of :class:`EvaluationAgent`: the backbone's config (``vlm_config``), image size, head, LoRA, losses.
 
     ``image_size`` must be a multiple of the backbone's patch size times its spatial merge size (28 for
@@ -88,11 +88,7 @@ class EvaluationAgentConfig(PreTrainedConfig):
     def __post_init__(self, **kwargs: Any) -> None:
         super().__post_init__(**kwargs)
         where = "EvaluationAgentConfig"
-        if self.backbone_training not in BACKBONE_TRAINING:
-            raise ValueError(f"{where}: backbone_training must be one of {BACKBONE_TRAINING}, "
-                             f"got {self.backbone_training!r}")
-        if self.backbone_training == "lora" and self.lora_r < 1:
-            raise ValueError(f"{where}: lora_r must be >= 1 for LoRA training, got {self.lora_r}")
+        self.check_backbone_fields()
         if len(self.head_dims) != len(self.head_dropout) or any(int(h) < 1 for h in self.head_dims):
             raise ValueError(f"{where}: head_dims {list(self.head_dims)} and head_dropout {list(self.head_dropout)} "
                              "need one positive width and one dropout per hidden layer")
@@ -108,21 +104,6 @@ class EvaluationAgentConfig(PreTrainedConfig):
                              f"{self.plcc_memory}, {self.plcc_min_std}")
         if self.level_loss_weight < 0 or self.score_loss_weight < 0:
             raise ValueError(f"{where}: loss weights must be >= 0")
-        unit = self.token_pixels
-        if self.image_size < unit or self.image_size % unit:
-            raise ValueError(f"{where}: image_size={self.image_size} must be a positive multiple of {unit} (patch "
-                             "size x spatial merge size of the backbone)")
-
-    @property
-    def text_config(self) -> PreTrainedConfig:
-        """The backbone's language-model config."""
-        return self.vlm_config.get_text_config()
-
-    @property
-    def token_pixels(self) -> int:
-        """Pixels per merged vision token along one side: patch size x spatial merge size."""
-        v = self.vlm_config.vision_config
-        return int(v.patch_size) * int(v.spatial_merge_size)
 
 
 @dataclass

@@ -36,7 +36,7 @@ from transformers.configuration_utils import SubConfigSpec
 from rlkit.policies.perception.images import as_rgb_list, resize_maps, resize_stack
 from rlkit.policies.perception.losses import eq6_weights, saliency_loss
 from rlkit.policies.perception.modules import MapDecoder, SaliencyOutput, TokenFusion, stack_or_list
-from rlkit.policies.vlm_agent import BACKBONE_TRAINING, QwenVLAgent
+from rlkit.policies.vlm_agent import BACKBONE_TRAINING, QwenVLAgent, QwenVLConfigMixin
 
 __all__ = ["VLMSaliencyConfig", "VLMSaliencyNet", "DEFAULT_LORA_TARGETS", "BACKBONE_TRAINING"]
 
@@ -45,7 +45,7 @@ DEFAULT_LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_p
 _TASK = "Mark the artifacts and the editing failures in the edited image."
 
 
-class VLMSaliencyConfig(PreTrainedConfig):
+class VLMSaliencyConfig(QwenVLConfigMixin, PreTrainedConfig):
     """Config of :class:`VLMSaliencyNet`: the backbone's config (``vlm_config``), features, decoder, loss, LoRA.
 
     ``image_size`` must be a multiple of the backbone's patch size times its spatial merge size (28 for
@@ -78,11 +78,7 @@ class VLMSaliencyConfig(PreTrainedConfig):
     def __post_init__(self, **kwargs: Any) -> None:
         super().__post_init__(**kwargs)
         eq6_weights(self.loss_alpha, self.loss_beta)
-        if self.backbone_training not in BACKBONE_TRAINING:
-            raise ValueError(f"VLMSaliencyConfig: backbone_training must be one of {BACKBONE_TRAINING}, "
-                             f"got {self.backbone_training!r}")
-        if self.backbone_training == "lora" and self.lora_r < 1:
-            raise ValueError(f"VLMSaliencyConfig: lora_r must be >= 1 for LoRA training, got {self.lora_r}")
+        self.check_backbone_fields()
         if not self.map_names or len(set(self.map_names)) != len(self.map_names):
             raise ValueError(f"VLMSaliencyConfig: map_names must be distinct and non-empty, got {self.map_names}")
         if len(self.decoder_channels) != len(self.decoder_factors) or not self.decoder_channels:
@@ -90,26 +86,11 @@ class VLMSaliencyConfig(PreTrainedConfig):
         if self.decoder_dim % self.decoder_heads:
             raise ValueError(f"VLMSaliencyConfig: decoder_heads={self.decoder_heads} must divide "
                              f"decoder_dim={self.decoder_dim}")
-        unit = self.token_pixels
-        if self.image_size < unit or self.image_size % unit:
-            raise ValueError(f"VLMSaliencyConfig: image_size={self.image_size} must be a positive multiple of "
-                             f"{unit} (patch size x spatial merge size of the backbone)")
         n_layers = self.text_config.num_hidden_layers
         if self.feature_layer is None:
             self.feature_layer = int(round(n_layers * 26 / 36))
         if not 0 <= self.feature_layer <= n_layers:
             raise ValueError(f"VLMSaliencyConfig: feature_layer must be in [0, {n_layers}], got {self.feature_layer}")
-
-    @property
-    def text_config(self) -> PreTrainedConfig:
-        """The backbone's language-model config."""
-        return self.vlm_config.get_text_config()
-
-    @property
-    def token_pixels(self) -> int:
-        """Pixels per merged vision token along one side: patch size x spatial merge size."""
-        v = self.vlm_config.vision_config
-        return int(v.patch_size) * int(v.spatial_merge_size)
 
     @property
     def grid_size(self) -> int:
