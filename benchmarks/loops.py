@@ -313,7 +313,7 @@ def _train_perception(train, work: Path, steps: int):
     args = SaliencyConfig(output_dir=str(work / "perception"), max_steps=steps, per_device_train_batch_size=16,
                           learning_rate=5e-4, use_cpu=True, report_to=[], save_strategy="no", disable_tqdm=True,
                           logging_steps=1000, seed=0)
-    train_saliency(net, train, args, summary=False)
+    train_saliency(net, train, args)
     return net.eval()
 
 

@@ -93,6 +93,11 @@ def test_score_protocol_overall_and_round_trip(agent, tmp_path):
     back = AutoModel.from_pretrained(tmp_path / "ev")
     assert type(back) is EvaluationAgent
     np.testing.assert_array_equal(back.score(src, ed, ["Brighten the image.", "warm it up", ""]), s)
+    base = EvaluationAgent.untrained(tmp_path / "ev", backbone=tiny_model_path("qwen3_vl"), seed=3)
+    assert base.name == "untrained" and list(base.config.head_dims) == list(agent.config.head_dims)
+    for (n, p), (n2, p2) in zip(base.backbone.named_parameters(), agent.backbone.named_parameters()):
+        assert n == n2 and (torch.equal(p, p2) or "lora_" in n)  # the base checkpoint; LoRA B = 0 either way
+    assert base.score(src, ed, "x").shape == (3, 3)
     both = back.predict(src, ed, "x", readouts=("head", "levels"))
     np.testing.assert_allclose(both["head"], agent.score(src, ed, "x"), atol=1e-5)
     assert both["levels"].shape == (3, 3) and (both["levels"] >= 0).all() and (both["levels"] <= 100).all()

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,15 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import nn
-from transformers import AutoConfig, AutoModel, AutoModelForImageTextToText, PreTrainedConfig, PreTrainedModel
+from transformers import (
+    AutoConfig,
+    AutoImageProcessor,
+    AutoModel,
+    AutoModelForImageTextToText,
+    AutoTokenizer,
+    PreTrainedConfig,
+    PreTrainedModel,
+)
 from transformers.configuration_utils import SubConfigSpec
 from transformers.utils import ModelOutput
 
@@ -157,6 +166,21 @@ class EvaluationAgent(QwenVLAgent):
         """The scoring head: trained whatever ``backbone_training`` says (the language-model head stays frozen
         unless the backbone trains fully)."""
         return [self.head]
+
+    @classmethod
+    def untrained(cls, path: str | Path, *, backbone: str | Path | None = None, seed: int = 0) -> EvaluationAgent:
+        """The agent saved at ``path`` with nothing trained, the evaluator suite's baseline row: the pretrained
+        ``backbone`` (the base checkpoint it was built on) with a fresh head and fresh LoRA adapters, or random
+        weights throughout without one; tokenizer and image processor from ``path``; named ``untrained``."""
+        config = EvaluationAgentConfig.from_pretrained(str(path))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = cls(config, backbone=AutoModelForImageTextToText.from_pretrained(str(backbone))
+                        if backbone is not None else None)
+        model.tokenizer = AutoTokenizer.from_pretrained(str(path))
+        model.image_processor = AutoImageProcessor.from_pretrained(str(path))
+        model.name = "untrained"
+        return model.eval()
 
     # ------------------------------------------------------------------ text pieces
 
