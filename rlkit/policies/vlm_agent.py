@@ -152,6 +152,21 @@ class QwenVLAgent(PreTrainedModel):
             self.image_processor = load_companion(self, AutoImageProcessor, "image_processor")
         return self.image_processor
 
+    def _pair_prompt(self, instruction: str, n_tokens: int, *, generation_prompt: bool) -> str:
+        """One user turn: "Source image:" [image] "Edited image:" [image] the instruction and ``task_prompt``,
+        in the tokenizer's chat template, each image pad repeated ``n_tokens`` times (the merged vision tokens)."""
+        tok = self.get_tokenizer()
+        text = f"Instruction: {instruction}\n{self.config.task_prompt}"
+        content = [{"type": "text", "text": "Source image:"}, {"type": "image"},
+                   {"type": "text", "text": "Edited image:"}, {"type": "image"}, {"type": "text", "text": text}]
+        if getattr(tok, "chat_template", None):
+            s = tok.apply_chat_template([{"role": "user", "content": content}], tokenize=False,
+                                        add_generation_prompt=generation_prompt)
+        else:
+            vis = "<|vision_start|><|image_pad|><|vision_end|>"
+            s = f"Source image:{vis}Edited image:{vis}{text}" + ("\n" if generation_prompt else "")
+        return s.replace("<|image_pad|>", "<|image_pad|>" * n_tokens)
+
     def _clean_instructions(self, instructions: Any, n: int) -> list[str]:
         """One instruction per image (a single string is used for all): strings without special tokens (they
         would change the image-token layout), over-long ones cut to ``max_instruction_tokens`` tokens."""

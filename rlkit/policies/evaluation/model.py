@@ -199,17 +199,7 @@ class EvaluationAgent(QwenVLAgent):
         return self._text_pieces
 
     def _prompt(self, instruction: str, n_tokens: int) -> str:
-        tok = self.get_tokenizer()
-        content = [{"type": "text", "text": "Source image:"}, {"type": "image"},
-                   {"type": "text", "text": "Edited image:"}, {"type": "image"},
-                   {"type": "text", "text": f"Instruction: {instruction}\n{self.config.task_prompt}"}]
-        if getattr(tok, "chat_template", None):
-            s = tok.apply_chat_template([{"role": "user", "content": content}], tokenize=False,
-                                        add_generation_prompt=True)
-        else:
-            vis = "<|vision_start|><|image_pad|><|vision_end|>"
-            s = f"Source image:{vis}Edited image:{vis}Instruction: {instruction}\n{self.config.task_prompt}\n"
-        return s.replace("<|image_pad|>", "<|image_pad|>" * n_tokens)
+        return self._pair_prompt(instruction, n_tokens, generation_prompt=True)
 
     # ------------------------------------------------------------------ inputs
 

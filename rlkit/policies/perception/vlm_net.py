@@ -186,17 +186,7 @@ class VLMSaliencyNet(QwenVLAgent):
     # ------------------------------------------------------------------ inputs
 
     def _prompt(self, instruction: str, n_tokens: int) -> str:
-        tok = self.get_tokenizer()
-        text = f"Instruction: {instruction}\n{self.config.task_prompt}"
-        content = [{"type": "text", "text": "Source image:"}, {"type": "image"},
-                   {"type": "text", "text": "Edited image:"}, {"type": "image"}, {"type": "text", "text": text}]
-        if getattr(tok, "chat_template", None):
-            s = tok.apply_chat_template([{"role": "user", "content": content}], tokenize=False,
-                                        add_generation_prompt=False)
-        else:
-            vis = "<|vision_start|><|image_pad|><|vision_end|>"
-            s = f"Source image:{vis}Edited image:{vis}{text}"
-        return s.replace("<|image_pad|>", "<|image_pad|>" * n_tokens)
+        return self._pair_prompt(instruction, n_tokens, generation_prompt=False)
 
     def _checked_inputs(self, images: Any, sources: Any,
                         instructions: Any) -> tuple[list[torch.Tensor], list[torch.Tensor], list[str]]:
