@@ -18,10 +18,17 @@ from .color import linear_to_srgb
 from .lut import LUT_SIZE, apply_lut
 from .stages import Params
 
-__all__ = ["fusible", "tables", "tail_tables", "FUSIBLE", "FUSE_INTERVALS"]
+__all__ = ["fusible", "pays_off", "tables", "tail_tables", "FUSIBLE", "FUSE_INTERVALS"]
 
 FUSE_INTERVALS = 4 * (LUT_SIZE - 1)  # a refinement of the curve-LUT grid: a curve's knots are grid nodes
 FUSIBLE = frozenset({"exposure", "temperature", "tint", "grain_amount", "grain_size"})
+
+
+def pays_off(device: torch.device) -> bool:
+    """Whether the fusions are used on ``device``: they save memory passes on CPU, but on CUDA building the
+    tables costs more than it saves (H200, batch 8 at 512^2 and 1024^2: fused 0.34-1.05x the speed of stage
+    by stage, eager and compiled; ``benchmarks/engine.py``), so GPUs run stage by stage."""
+    return device.type == "cpu"
 
 
 def fusible(x: torch.Tensor | None, P: Params, luts: torch.Tensor | None) -> bool:
