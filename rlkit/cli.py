@@ -21,6 +21,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "rewards": ("rlkit.rewards.cli", "list rewards, score JSONL with a preset, serve/query a GRM"),
     "env": ("rlkit.envs.cli", "try policy text in the retouching environment; check the environments"),
     "eval": ("rlkit.eval.cli", "benchmark policies and agents (RetouchEval, MIT-Adobe5K, agent suites); compare runs"),
+    "refine": ("rlkit.loops.cli", "run a refinement loop (EditRefiner, Agentic Retoucher) on an image or a dataset"),
     "quickstart": ("rlkit.train.cli", "tiny SFT then GRPO of a retoucher policy on CPU: curves, grids, metrics"),
 }
 

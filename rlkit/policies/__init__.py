@@ -7,15 +7,43 @@ perception agents.
 - loading: policies and processors from paths, hub ids or LoRA adapters (Qwen-VL without torchvision);
 - perception: the saliency nets (Agentic Retoucher's text-conditioned net, EditRefiner's VLM net), their
   losses and map -> regions (see :mod:`rlkit.policies.perception`); importing this package registers the nets
-  with ``AutoConfig``/``AutoModel``.
+  with ``AutoConfig``/``AutoModel``;
+- evaluation: EditRefiner's evaluation agent (:mod:`rlkit.policies.evaluation`, registered the same way);
+- action: diagnosis + mask -> repair tool call (:mod:`rlkit.policies.action`); EditRefiner's reasoner prompts
+  and rows on EditFHF (:mod:`rlkit.policies.editrefiner_prompts`).
 """
 
+from rlkit.policies.action import (
+    TOOL_KINDS,
+    ActionAgent,
+    ActionConstraints,
+    ActionError,
+    ToolCall,
+    ToolSpec,
+    parse_action_answer,
+    rule_text,
+)
 from rlkit.policies.diagnosis import (
     Diagnosis,
     DiagnosisParse,
     DiagnosisProblem,
     normalize_flaw_type,
     parse_diagnosis,
+)
+from rlkit.policies.editrefiner_prompts import (
+    EDITREFINER_REASONER_SYSTEM_PROMPT,
+    FLAW_KINDS,
+    editrefiner_reasoner_prompt,
+    editrefiner_reasoner_rows,
+    editrefiner_reference,
+)
+from rlkit.policies.evaluation import (
+    LEVELS,
+    EvaluationAgent,
+    EvaluationAgentConfig,
+    EvaluationOutput,
+    level_of,
+    score_loss,
 )
 from rlkit.policies.loading import (
     PROCESSOR_CLASSES,
@@ -80,5 +108,10 @@ __all__ = [
     "TextSaliencyConfig", "TextSaliencyNet", "VLMSaliencyConfig", "VLMSaliencyNet", "SaliencyOutput",
     "load_saliency_net", "SALIENCY_MODEL_TYPES",
     "saliency_loss", "kld_loss", "eq2_weights", "eq6_weights", "LOSS_TERMS",
+    "EvaluationAgentConfig", "EvaluationAgent", "EvaluationOutput", "LEVELS", "level_of", "score_loss",
+    "TOOL_KINDS", "ActionAgent", "ActionConstraints", "ActionError", "ToolCall", "ToolSpec", "parse_action_answer",
+    "rule_text",
+    "EDITREFINER_REASONER_SYSTEM_PROMPT", "FLAW_KINDS", "editrefiner_reasoner_prompt", "editrefiner_reasoner_rows",
+    "editrefiner_reference",
 ]
 

@@ -8,6 +8,7 @@ and evaluation. A completion is parsed and executed once (:class:`Rollout`); rew
 from rlkit.rewards.batch import RewardBatch, completion_text
 from rlkit.rewards.combinators import Gate, NormalizedSum, WeightedSum
 from rlkit.rewards.diagnosis_match import DescriptionSimilarityReward, TypeAccuracyReward, match_diagnoses
+from rlkit.rewards.evaluator import EvaluatorReward
 from rlkit.rewards.format import FormatReward
 from rlkit.rewards.grm import (
     DEFAULT_TEMPLATE,
@@ -76,7 +77,7 @@ __all__ = [
     "FormatReward", "TypeAccuracyReward", "DescriptionSimilarityReward", "match_diagnoses",
     "KeySetIoUReward", "LocalAdjustmentReward", "ParameterAccuracyReward", "ToneCurveReward", "JARVISART_THRESHOLDS",
     "key_set_iou", "parameter_accuracy", "curve_rmse",
-    "ImageSimilarityReward", "ImageImprovementReward", "RegionAgreementReward",
+    "ImageSimilarityReward", "ImageImprovementReward", "RegionAgreementReward", "EvaluatorReward",
     "editrefiner_reasoning_reward", "agentic_retoucher_reasoning_reward", "retouchiq_policy_reward", "PRESETS",
     "retoucher_reward", "RETOUCHER_PARTS",
     "GenerativeRewardModel", "GRMParse", "GRMServer", "GRMTemplate", "OpenAIBackend", "TransformersBackend",

@@ -8,6 +8,8 @@
 - :func:`train_saliency` (``saliency``): the perception agents' saliency nets over transformers.Trainer;
 - :func:`train_grm_sft` (``grm``) / :func:`train_grm_rl` / :func:`run_pgrt` (``pgrt``): the generalist reward
   model's SFT, its policy-guided RL (Eq. 4), and RetouchIQ's alternation of GRM and policy (``recipes/pgrt.py``).
+- :func:`train_evaluator` / :func:`run_evaluator_stages` (``evaluator``): EditRefiner's evaluation agent in its
+  two stages over transformers.Trainer.
 """
 
 from rlkit.envs import RetouchEnvReward, env_rows_from_trl
@@ -26,7 +28,30 @@ from rlkit.policies import (
     retoucher_prompt,
     retoucher_rows,
 )
+from rlkit.train.evaluator import (
+    EvaluatorCollator,
+    EvaluatorConfig,
+    EvaluatorScriptArguments,
+    EvaluatorTrainer,
+    EvaluatorTrainResult,
+    build_evaluator_model,
+    evaluator_datasets,
+    heldout_correlations,
+    run_evaluator_stages,
+    train_evaluator,
+)
 from rlkit.train.generate import generate_texts
+from rlkit.train.grm import GRMSFTConfig, grm_rl_rows, grm_sft_rows, pair_accuracy, train_grm_sft
+from rlkit.train.manifest import CheckpointError, ManifestError, RunManifest
+from rlkit.train.pgrt import (
+    PGRTArguments,
+    PGRTFormatReward,
+    PGRTRankingReward,
+    pgrt_reward_funcs,
+    run_pgrt,
+    train_grm_rl,
+)
+from rlkit.train.pgrt_run import PGRTRun
 from rlkit.train.plots import reward_history, save_image_grid, save_reward_curve
 from rlkit.train.quickstart import QuickstartConfig, QuickstartResult, build_quickstart_rows, run_quickstart
 from rlkit.train.recipe_data import load_rows
@@ -57,26 +82,9 @@ __all__ = [
     "run_retoucher", "run_reasoner", "recipe_main",
     "SaliencyConfig", "SaliencyScriptArguments", "SaliencyCollator", "SaliencyTrainer", "SaliencyTrainResult",
     "train_saliency", "saliency_datasets", "build_saliency_model",
-    # GRM SFT (grm), PGRT and the alternation (pgrt, pgrt_run, manifest): loaded on first use
     "GRMSFTConfig", "grm_sft_rows", "grm_rl_rows", "pair_accuracy", "train_grm_sft",
     "PGRTArguments", "PGRTRankingReward", "PGRTFormatReward", "pgrt_reward_funcs", "train_grm_rl", "run_pgrt",
     "PGRTRun", "RunManifest", "ManifestError", "CheckpointError",
+    "EvaluatorConfig", "EvaluatorScriptArguments", "EvaluatorCollator", "EvaluatorTrainer", "EvaluatorTrainResult",
+    "train_evaluator", "run_evaluator_stages", "evaluator_datasets", "build_evaluator_model", "heldout_correlations",
 ]
-
-_LAZY = {
-    "GRMSFTConfig": "grm", "grm_sft_rows": "grm", "grm_rl_rows": "grm", "pair_accuracy": "grm",
-    "train_grm_sft": "grm",
-    "PGRTArguments": "pgrt", "PGRTRankingReward": "pgrt", "PGRTFormatReward": "pgrt", "pgrt_reward_funcs": "pgrt",
-    "train_grm_rl": "pgrt", "run_pgrt": "pgrt", "PGRTRun": "pgrt_run",
-    "RunManifest": "manifest", "ManifestError": "manifest", "CheckpointError": "manifest",
-}
-
-
-def __getattr__(name: str):
-    # grm/pgrt import from this package (train_sft, train_grpo, ...): load them on first use, after it.
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(f"rlkit.train.{_LAZY[name]}"), name)
-    raise AttributeError(f"module 'rlkit.train' has no attribute {name!r}")
-

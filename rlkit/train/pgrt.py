@@ -28,8 +28,8 @@ from typing import Any
 from trl import GRPOConfig
 
 from rlkit.rewards import WeakFilter, completion_text, parse_grm_output
-from rlkit.train import train_grpo
 from rlkit.train.grm import grm_rl_rows
+from rlkit.train.stages import train_grpo
 
 logger = logging.getLogger("rlkit.train")
 

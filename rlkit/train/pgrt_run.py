@@ -54,11 +54,18 @@ from rlkit.rewards import (
     save_pairs,
     transformers_answer_fn,
 )
-from rlkit.train import generate_texts, init_distributed_for_deepspeed, load_rows, train_grpo, train_sft
+from rlkit.train.generate import generate_texts
 from rlkit.train.grm import GRMSFTConfig, pair_accuracy, train_grm_sft
 from rlkit.train.manifest import RunManifest, last_complete_checkpoint
 from rlkit.train.pgrt import PGRTArguments, PGRTConfigError, train_grm_rl
-from rlkit.train.stages import end_stage, is_main_process
+from rlkit.train.recipe_data import load_rows
+from rlkit.train.stages import (
+    end_stage,
+    init_distributed_for_deepspeed,
+    is_main_process,
+    train_grpo,
+    train_sft,
+)
 
 logger = logging.getLogger("rlkit.train")
 

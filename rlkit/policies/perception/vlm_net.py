@@ -24,43 +24,28 @@ projections, r=64, alpha=32 as the paper; the decoder is fully trained), ``"full
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import (
-    AutoConfig,
-    AutoImageProcessor,
-    AutoModel,
-    AutoTokenizer,
-    PreTrainedConfig,
-    PreTrainedModel,
-)
+from transformers import AutoConfig, AutoModel, PreTrainedConfig, PreTrainedModel
 from transformers.configuration_utils import SubConfigSpec
 
 from rlkit.policies.perception.images import as_rgb_list, resize_maps, resize_stack
 from rlkit.policies.perception.losses import eq6_weights, saliency_loss
-from rlkit.policies.perception.modules import (
-    MapDecoder,
-    SaliencyOutput,
-    TokenFusion,
-    companion_or_none,
-    load_companion,
-    stack_or_list,
-)
+from rlkit.policies.perception.modules import MapDecoder, SaliencyOutput, TokenFusion, stack_or_list
+from rlkit.policies.vlm_agent import BACKBONE_TRAINING, QwenVLAgent, QwenVLConfigMixin
 
 __all__ = ["VLMSaliencyConfig", "VLMSaliencyNet", "DEFAULT_LORA_TARGETS", "BACKBONE_TRAINING"]
 
 DEFAULT_LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
 """The public code's LoRA targets (q, k, v, o, gate, up, down) in the language model only (peft regex)."""
-BACKBONE_TRAINING = ("lora", "full", "frozen")
 _TASK = "Mark the artifacts and the editing failures in the edited image."
 
 
-class VLMSaliencyConfig(PreTrainedConfig):
+class VLMSaliencyConfig(QwenVLConfigMixin, PreTrainedConfig):
     """Config of :class:`VLMSaliencyNet`: the backbone's config (``vlm_config``), features, decoder, loss, LoRA.
 
     ``image_size`` must be a multiple of the backbone's patch size times its spatial merge size (28 for
@@ -93,11 +78,7 @@ class VLMSaliencyConfig(PreTrainedConfig):
     def __post_init__(self, **kwargs: Any) -> None:
         super().__post_init__(**kwargs)
         eq6_weights(self.loss_alpha, self.loss_beta)
-        if self.backbone_training not in BACKBONE_TRAINING:
-            raise ValueError(f"VLMSaliencyConfig: backbone_training must be one of {BACKBONE_TRAINING}, "
-                             f"got {self.backbone_training!r}")
-        if self.backbone_training == "lora" and self.lora_r < 1:
-            raise ValueError(f"VLMSaliencyConfig: lora_r must be >= 1 for LoRA training, got {self.lora_r}")
+        self.check_backbone_fields()
         if not self.map_names or len(set(self.map_names)) != len(self.map_names):
             raise ValueError(f"VLMSaliencyConfig: map_names must be distinct and non-empty, got {self.map_names}")
         if len(self.decoder_channels) != len(self.decoder_factors) or not self.decoder_channels:
@@ -105,26 +86,11 @@ class VLMSaliencyConfig(PreTrainedConfig):
         if self.decoder_dim % self.decoder_heads:
             raise ValueError(f"VLMSaliencyConfig: decoder_heads={self.decoder_heads} must divide "
                              f"decoder_dim={self.decoder_dim}")
-        unit = self.token_pixels
-        if self.image_size < unit or self.image_size % unit:
-            raise ValueError(f"VLMSaliencyConfig: image_size={self.image_size} must be a positive multiple of "
-                             f"{unit} (patch size x spatial merge size of the backbone)")
         n_layers = self.text_config.num_hidden_layers
         if self.feature_layer is None:
             self.feature_layer = int(round(n_layers * 26 / 36))
         if not 0 <= self.feature_layer <= n_layers:
             raise ValueError(f"VLMSaliencyConfig: feature_layer must be in [0, {n_layers}], got {self.feature_layer}")
-
-    @property
-    def text_config(self) -> PreTrainedConfig:
-        """The backbone's language-model config."""
-        return self.vlm_config.get_text_config()
-
-    @property
-    def token_pixels(self) -> int:
-        """Pixels per merged vision token along one side: patch size x spatial merge size."""
-        v = self.vlm_config.vision_config
-        return int(v.patch_size) * int(v.spatial_merge_size)
 
     @property
     def grid_size(self) -> int:
@@ -136,7 +102,7 @@ class VLMSaliencyConfig(PreTrainedConfig):
         return eq6_weights(self.loss_alpha, self.loss_beta)
 
 
-class VLMSaliencyNet(PreTrainedModel):
+class VLMSaliencyNet(QwenVLAgent):
     """Source image + edited image + instruction -> artifact and editing-failure maps (see the module docstring).
 
     ``forward(input_ids, attention_mask, pixel_values, image_grid_thw, labels=None)`` takes :meth:`encode`'s
@@ -147,10 +113,6 @@ class VLMSaliencyNet(PreTrainedModel):
     config_class = VLMSaliencyConfig
     base_model_prefix = "saliency"
     main_input_name = "input_ids"
-    supports_gradient_checkpointing = True
-    _supports_sdpa = True
-    _supports_flash_attn = True
-
     def __init__(self, config: VLMSaliencyConfig, *, backbone: PreTrainedModel | None = None) -> None:
         super().__init__(config)
         self.backbone = backbone if backbone is not None else AutoModel.from_config(config.vlm_config)
@@ -173,84 +135,9 @@ class VLMSaliencyNet(PreTrainedModel):
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
 
-    def _inject_lora(self) -> None:
-        """peft LoRA adapters in the backbone (after ``post_init``: peft's own init, B = 0, is kept)."""
-        from peft import LoraConfig, inject_adapter_in_model
-
-        cfg = self.config
-        lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                          target_modules=cfg.lora_target_modules, bias="none")
-        inject_adapter_in_model(lora, self.backbone)
-        n = 0
-        for name, module in self.backbone.named_modules():
-            if "lora_" in name:
-                module._is_hf_initialized = True
-                n += 1
-        if n == 0:
-            raise ValueError(f"VLMSaliencyNet: lora_target_modules={cfg.lora_target_modules!r} matched no module "
-                             "of the backbone")
-
-    def set_trainable(self) -> None:
-        """requires_grad per ``backbone_training``: LoRA weights only, all, or none of the backbone; the fusion
-        and decoder always train."""
-        mode = self.config.backbone_training
-        for name, p in self.backbone.named_parameters():
-            p.requires_grad_(mode == "full" or (mode == "lora" and "lora_" in name))
-        for p in [*self.fusion.parameters(), *self.decoder.parameters()]:
-            p.requires_grad_(True)
-
-    def _set_gradient_checkpointing(self, *args: Any, **kwargs: Any) -> None:
-        super()._set_gradient_checkpointing(*args, **kwargs)
-        if self.config.backbone_training != "full":  # frozen embeddings: checkpointed blocks need a grad input
-            self.backbone.enable_input_require_grads()
-
-    # ------------------------------------------------------------------ construction / io
-
-    @classmethod
-    def from_backbone(cls, backbone: str | Path, *, dtype: torch.dtype | None = None,
-                      device: str | torch.device | None = None, attn_implementation: str | None = None,
-                      **config_kwargs: Any) -> VLMSaliencyNet:
-        """A new net on a pretrained Qwen-VL checkpoint (hub id or folder); fusion and decoder freshly
-        initialised, LoRA adapters added per ``backbone_training``. ``config_kwargs`` set the other fields."""
-        kw: dict[str, Any] = {"dtype": dtype} if dtype is not None else {}
-        if attn_implementation:
-            kw["attn_implementation"] = attn_implementation
-        model_backbone = AutoModel.from_pretrained(str(backbone), **kw)
-        config = VLMSaliencyConfig(vlm_config=model_backbone.config.to_dict(), **config_kwargs)
-        model = cls(config, backbone=model_backbone)
-        model.tokenizer = AutoTokenizer.from_pretrained(str(backbone))
-        model.image_processor = AutoImageProcessor.from_pretrained(str(backbone))
-        if dtype is not None:
-            model.to(dtype)
-        return model.to(device) if device is not None else model
-
-    @classmethod
-    def from_pretrained(cls, *args: Any, **kwargs: Any) -> VLMSaliencyNet:
-        """``PreTrainedModel.from_pretrained``, then the trainable split of ``backbone_training`` (loading
-        replaces the parameters, so their ``requires_grad`` flags are set again here)."""
-        model = super().from_pretrained(*args, **kwargs)
-        model.set_trainable()
-        return model
-
-    def save_pretrained(self, save_directory: str | Path, *args: Any, **kwargs: Any) -> None:
-        """``PreTrainedModel.save_pretrained`` plus tokenizer and image processor (a self-contained folder)."""
-        super().save_pretrained(save_directory, *args, **kwargs)
-        for get in (self.get_tokenizer, self.get_image_processor):
-            part = companion_or_none(get)
-            if part is not None:
-                part.save_pretrained(str(save_directory))
-
-    def get_tokenizer(self) -> Any:
-        """The attached tokenizer, else the one saved beside the weights."""
-        if self.tokenizer is None:
-            self.tokenizer = load_companion(self, AutoTokenizer, "tokenizer")
-        return self.tokenizer
-
-    def get_image_processor(self) -> Any:
-        """The attached image processor, else the one saved beside the weights."""
-        if self.image_processor is None:
-            self.image_processor = load_companion(self, AutoImageProcessor, "image_processor")
-        return self.image_processor
+    def trained_modules(self) -> list[nn.Module]:
+        """The fusion and the decoder: trained whatever ``backbone_training`` says."""
+        return [self.fusion, self.decoder]
 
     # ------------------------------------------------------------------ model
 
@@ -299,42 +186,7 @@ class VLMSaliencyNet(PreTrainedModel):
     # ------------------------------------------------------------------ inputs
 
     def _prompt(self, instruction: str, n_tokens: int) -> str:
-        tok = self.get_tokenizer()
-        text = f"Instruction: {instruction}\n{self.config.task_prompt}"
-        content = [{"type": "text", "text": "Source image:"}, {"type": "image"},
-                   {"type": "text", "text": "Edited image:"}, {"type": "image"}, {"type": "text", "text": text}]
-        if getattr(tok, "chat_template", None):
-            s = tok.apply_chat_template([{"role": "user", "content": content}], tokenize=False,
-                                        add_generation_prompt=False)
-        else:
-            vis = "<|vision_start|><|image_pad|><|vision_end|>"
-            s = f"Source image:{vis}Edited image:{vis}{text}"
-        return s.replace("<|image_pad|>", "<|image_pad|>" * n_tokens)
-
-    def _clean_instructions(self, instructions: Any, n: int) -> list[str]:
-        if instructions is None:
-            raise ValueError("VLMSaliencyNet needs instructions (one editing instruction per edited image)")
-        if isinstance(instructions, str):
-            instructions = [instructions] * n
-        instructions = list(instructions)
-        if len(instructions) != n:
-            raise ValueError(f"instructions: got {len(instructions)} for {n} edited images")
-        tok = self.get_tokenizer()
-        specials = [t for t in {*tok.all_special_tokens, *(str(v) for v in tok.added_tokens_decoder.values())}
-                    if t.startswith("<")]
-        out = []
-        for i, ins in enumerate(instructions):
-            if not isinstance(ins, str):
-                raise TypeError(f"instructions[{i}]: expected a string, got {type(ins).__name__}")
-            hit = next((t for t in specials if t in ins), None)
-            if hit is not None:
-                raise ValueError(f"instructions[{i}] contains the special token {hit!r}; remove it (it would "
-                                 "change the image-token layout)")
-            ids = tok(ins, add_special_tokens=False)["input_ids"]
-            if len(ids) > self.config.max_instruction_tokens:  # keep the head of an over-long instruction
-                ins = tok.decode(ids[: self.config.max_instruction_tokens])
-            out.append(ins)
-        return out
+        return self._pair_prompt(instruction, n_tokens, generation_prompt=False)
 
     def _checked_inputs(self, images: Any, sources: Any,
                         instructions: Any) -> tuple[list[torch.Tensor], list[torch.Tensor], list[str]]:
