@@ -18,7 +18,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from rlkit.testing import resolve_model_name  # entry points turn tiny:<kind> names into local folders
     from rlkit.train.config import RecipeModelConfig
-    from rlkit.train.pgrt import PGRTArguments, run_pgrt
+    from rlkit.train.pgrt import PGRTArguments
+    from rlkit.train.pgrt_run import run_pgrt
     from rlkit.train.stages import finish_run, is_main_process
 
     parser = TrlParser((PGRTArguments, GRPOConfig, RecipeModelConfig))

@@ -6,7 +6,7 @@
   DeepSpeed-on-CPU, a rich progress bar and summary);
 - :func:`run_quickstart`: ``rlkit quickstart``;
 - :func:`train_saliency` (``saliency``): the perception agents' saliency nets over transformers.Trainer;
-- :func:`train_grm_sft` (``grm``) / :func:`train_grm_rl` / :func:`run_pgrt` (``pgrt``): the generalist reward
+- :func:`train_grm_sft` (``grm``) / :func:`train_grm_rl` (``pgrt``) / :func:`run_pgrt` (``pgrt_run``): the generalist reward
   model's SFT, its policy-guided RL (Eq. 4), and RetouchIQ's alternation of GRM and policy (``recipes/pgrt.py``).
 - :func:`train_evaluator` / :func:`run_evaluator_stages` (``evaluator``): EditRefiner's evaluation agent in its
   two stages over transformers.Trainer.
@@ -48,10 +48,9 @@ from rlkit.train.pgrt import (
     PGRTFormatReward,
     PGRTRankingReward,
     pgrt_reward_funcs,
-    run_pgrt,
     train_grm_rl,
 )
-from rlkit.train.pgrt_run import PGRTRun
+from rlkit.train.pgrt_run import PGRTRun, run_pgrt
 from rlkit.train.plots import reward_history, save_image_grid, save_reward_curve
 from rlkit.train.quickstart import QuickstartConfig, QuickstartResult, build_quickstart_rows, run_quickstart
 from rlkit.train.recipe_data import load_rows

@@ -5,7 +5,7 @@ strong = expert edit, weak = the policy's own edit, in the pair's recorded order
 ``1[r_strong > r_weak] + r_format`` (:class:`PGRTRankingReward`, :class:`PGRTFormatReward`). The first RL
 round uses perturbed weak edits, since the policy is not trained yet (``grm_rl_initial_steps``).
 
-:func:`run_pgrt` runs the whole loop as stages recorded in ``<output_dir>/manifest.json``::
+:func:`rlkit.train.pgrt_run.run_pgrt` runs the whole loop as stages recorded in ``<output_dir>/manifest.json``::
 
     data -> grm_sft [-> grm_rl0] [-> policy_sft] -> for r in 1..rounds:
         policy_grpo_r (format + current GRM, executed in RetouchEnv) -> sample_r (policy edits, saved in
@@ -34,7 +34,7 @@ from rlkit.train.stages import train_grpo
 logger = logging.getLogger("rlkit.train")
 
 __all__ = ["PGRTArguments", "PGRTRankingReward", "PGRTFormatReward", "pgrt_reward_funcs", "train_grm_rl",
-           "run_pgrt", "PGRTConfigError", "GRM_SERVE_MODES"]
+           "PGRTConfigError", "GRM_SERVE_MODES"]
 
 GRM_SERVE_MODES = ("in_process", "local_server", "external")
 
@@ -246,10 +246,3 @@ def train_grm_rl(model: Any, pairs: Any, args: GRPOConfig, *, processing_class: 
     return train_grpo(model, pgrt_reward_funcs(), Dataset.from_list(rows), args, processing_class=processing_class,
                       peft_config=peft_config, callbacks=callbacks, resume_from_checkpoint=resume_from_checkpoint,
                       save_dir=save_dir)
-
-
-def run_pgrt(script_args: PGRTArguments, grpo_args: GRPOConfig, model_args: Any) -> dict[str, Any]:
-    """Run (or resume) the alternation in ``grpo_args.output_dir``; returns the manifest's data."""
-    from rlkit.train.pgrt_run import PGRTRun  # the runner imports this module
-
-    return PGRTRun(script_args, grpo_args, model_args).run()

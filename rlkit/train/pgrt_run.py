@@ -69,7 +69,7 @@ from rlkit.train.stages import (
 
 logger = logging.getLogger("rlkit.train")
 
-__all__ = ["PGRTRun"]
+__all__ = ["PGRTRun", "run_pgrt"]
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -715,3 +715,8 @@ def _print_summary(manifest: RunManifest, wall: float) -> None:
         wall_s = st.get("run", {}).get("wall_s")
         table.add_row(st["name"], st["status"], f"{wall_s:.1f}" if wall_s is not None else "", key.strip())
     Console().print(table)
+
+
+def run_pgrt(script_args: PGRTArguments, grpo_args: GRPOConfig, model_args: Any) -> dict[str, Any]:
+    """Run (or resume) the alternation in ``grpo_args.output_dir``; returns the manifest's data."""
+    return PGRTRun(script_args, grpo_args, model_args).run()
