@@ -30,18 +30,21 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from peft import LoraConfig, inject_adapter_in_model
 from torch import nn
 from transformers import (
     AutoConfig,
     AutoImageProcessor,
     AutoModel,
     AutoTokenizer,
+    BaseImageProcessor,
     PreTrainedConfig,
     PreTrainedModel,
+    PreTrainedTokenizerBase,
 )
 from transformers.configuration_utils import SubConfigSpec
 
-from rlkit.policies.perception.images import as_rgb_list, resize_maps, resize_stack
+from rlkit.policies.perception.images import ImageInput, as_rgb_list, resize_maps, resize_stack
 from rlkit.policies.perception.losses import eq6_weights, saliency_loss
 from rlkit.policies.perception.modules import (
     MapDecoder,
@@ -159,8 +162,8 @@ class VLMSaliencyNet(PreTrainedModel):
         self.decoder = MapDecoder(config.decoder_dim, config.decoder_channels, config.decoder_factors,
                                   len(config.map_names))
         self.map_names = tuple(config.map_names)
-        self.tokenizer: Any = None
-        self.image_processor: Any = None
+        self.tokenizer: PreTrainedTokenizerBase | None = None
+        self.image_processor: BaseImageProcessor | None = None
         self.post_init()
         if config.backbone_training == "lora":
             self._inject_lora()
@@ -175,8 +178,6 @@ class VLMSaliencyNet(PreTrainedModel):
 
     def _inject_lora(self) -> None:
         """peft LoRA adapters in the backbone (after ``post_init``: peft's own init, B = 0, is kept)."""
-        from peft import LoraConfig, inject_adapter_in_model
-
         cfg = self.config
         lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                           target_modules=cfg.lora_target_modules, bias="none")
@@ -240,13 +241,13 @@ class VLMSaliencyNet(PreTrainedModel):
             if part is not None:
                 part.save_pretrained(str(save_directory))
 
-    def get_tokenizer(self) -> Any:
+    def get_tokenizer(self) -> PreTrainedTokenizerBase:
         """The attached tokenizer, else the one saved beside the weights."""
         if self.tokenizer is None:
             self.tokenizer = load_companion(self, AutoTokenizer, "tokenizer")
         return self.tokenizer
 
-    def get_image_processor(self) -> Any:
+    def get_image_processor(self) -> BaseImageProcessor:
         """The attached image processor, else the one saved beside the weights."""
         if self.image_processor is None:
             self.image_processor = load_companion(self, AutoImageProcessor, "image_processor")
@@ -311,7 +312,7 @@ class VLMSaliencyNet(PreTrainedModel):
             s = f"Source image:{vis}Edited image:{vis}{text}"
         return s.replace("<|image_pad|>", "<|image_pad|>" * n_tokens)
 
-    def _clean_instructions(self, instructions: Any, n: int) -> list[str]:
+    def _clean_instructions(self, instructions: Sequence[str] | str | None, n: int) -> list[str]:
         if instructions is None:
             raise ValueError("VLMSaliencyNet needs instructions (one editing instruction per edited image)")
         if isinstance(instructions, str):
@@ -336,8 +337,8 @@ class VLMSaliencyNet(PreTrainedModel):
             out.append(ins)
         return out
 
-    def _checked_inputs(self, images: Any, sources: Any,
-                        instructions: Any) -> tuple[list[torch.Tensor], list[torch.Tensor], list[str]]:
+    def _checked_inputs(self, images: ImageInput, sources: ImageInput | None,
+                        instructions: Sequence[str] | str | None) -> tuple[list[torch.Tensor], list[torch.Tensor], list[str]]:
         if sources is None:
             raise ValueError("VLMSaliencyNet needs sources (the source image of each edited image)")
         edited = as_rgb_list(images, what="images")
@@ -346,7 +347,8 @@ class VLMSaliencyNet(PreTrainedModel):
             raise ValueError(f"sources: got {len(src)} source images for {len(edited)} edited images")
         return edited, src, self._clean_instructions(instructions, len(edited))
 
-    def encode(self, images: Any, sources: Any, instructions: Any) -> dict[str, torch.Tensor]:
+    def encode(self, images: ImageInput, sources: ImageInput | None, instructions: Sequence[str] | str | None
+               ) -> dict[str, torch.Tensor | list[tuple[int, int]]]:
         """Backbone inputs for edited ``images``, their ``sources`` and ``instructions`` (all resized to
         ``image_size``), plus ``sizes``: each edited image's (H, W)."""
         edited, src, ins = self._checked_inputs(images, sources, instructions)
@@ -365,7 +367,8 @@ class VLMSaliencyNet(PreTrainedModel):
     # ------------------------------------------------------------------ inference
 
     @torch.inference_mode()
-    def predict_maps(self, images: Any, *, prompts: Any = None, sources: Any = None,
+    def predict_maps(self, images: ImageInput, *, prompts: Sequence[str] | str | None = None,
+                     sources: ImageInput | None = None,
                      instructions: Sequence[str] | str | None = None,
                      batch_size: int = 8) -> dict[str, np.ndarray | list[np.ndarray]]:
         """``{"artifact": (N, H, W), "failure": (N, H, W)}`` float32 in [0, 1] at the edited images' resolution.
