@@ -1,7 +1,7 @@
 """rlkit.data: the papers' data schemas (HF datasets Features), JSONL loaders, MOS, weak-edit perturbations,
 synthetic benchmarks from bundled photos, and the bundled photos themselves.
 
-Heavy pieces (``datasets``, ``rlkit.ops``) are imported when first used.
+``datasets`` and ``scipy`` are imported when first used (either would add over a second to ``import rlkit.data``).
 """
 
 from rlkit.data.editfhf_synth import EDITS, FAILURE_TYPES, MOS_RATE, build_editfhf, editfhf_mos

@@ -1,4 +1,7 @@
-"""`rlkit data ...`: build the synthetic benchmarks and summarise datasets saved with ``save_to_disk``."""
+"""`rlkit data ...`: build the synthetic benchmarks and summarise datasets saved with ``save_to_disk``.
+
+``datasets`` is imported inside the command that loads a saved dataset, so `rlkit data --help` stays fast.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +9,24 @@ import argparse
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from PIL import Image, ImageDraw
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from rlkit.data.lightroom_folder import FileReport, records_from_lightroom
+from rlkit.data.records import records_to_dataset
+from rlkit.data.synth import build_blemish, build_retoucheval
+
+if TYPE_CHECKING:
+    import datasets
 
 __all__ = ["register", "dataset_stats", "preview_png"]
 
 
 def _build(args: argparse.Namespace) -> int:
-    from rlkit.data.synth import build_blemish, build_retoucheval
-
     out = Path(args.out)
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         print(f"error: {out} exists and is not empty (pass --overwrite to replace it)")
@@ -33,16 +46,14 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _rows(ds: Any) -> str:
+def _rows(ds: datasets.Dataset | datasets.DatasetDict) -> str:
     if hasattr(ds, "keys"):
         return ", ".join(f"{k}: {len(v)} rows" for k, v in ds.items())
     return f"{len(ds)} rows"
 
 
-def preview_png(ds: Any, path: str | Path, k: int = 4) -> Path:
+def preview_png(ds: datasets.Dataset | datasets.DatasetDict, path: str | Path, k: int = 4) -> Path:
     """A PNG grid of the first ``k`` items per split: before|after pairs, or images with their regions circled."""
-    from PIL import Image, ImageDraw
-
     splits = dict(ds.items()) if hasattr(ds, "keys") else {"": ds}
     rows = []
     for _, d in splits.items():
@@ -78,7 +89,7 @@ def preview_png(ds: Any, path: str | Path, k: int = 4) -> Path:
     return path
 
 
-def dataset_stats(ds: Any) -> dict[str, Any]:
+def dataset_stats(ds: datasets.Dataset | datasets.DatasetDict) -> dict[str, Any]:
     """Summary of a Dataset / DatasetDict: rows, columns, and per-schema counts (regions, categories, params)."""
     splits = dict(ds.items()) if hasattr(ds, "keys") else {"data": ds}
     out: dict[str, Any] = {}
@@ -126,9 +137,6 @@ def _stats(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(stats, indent=2))
         return 0
-    from rich.console import Console
-    from rich.table import Table
-
     console = Console()
     for name, s in stats.items():
         t = Table(title=f"{path.name} / {name}", show_header=False)
@@ -140,20 +148,13 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def _from_lightroom(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    from rlkit.data.lightroom_folder import records_from_lightroom
-    from rlkit.data.records import records_to_dataset
-
     out = Path(args.out)
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         print(f"error: {out} exists and is not empty (pass --overwrite to replace it)")
         return 2
     console = Console(stderr=True)
 
-    def show(r: Any) -> None:
+    def show(r: FileReport) -> None:
         mark = "[green]ok[/green]" if r.ok else "[red]skipped[/red]"
         console.print(f"{mark} {escape(r.photo.name)}" + (f" ({escape(r.settings)})" if r.settings else "")
                       + (f": {escape(r.error)}" if r.error else ""))
@@ -187,7 +188,7 @@ def _from_lightroom(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `rlkit data build`, `rlkit data stats` and `rlkit data from-lightroom`."""
     data = subparsers.add_parser("data", help="build synthetic benchmarks and inspect datasets",
                                  description="Build the synthetic RetouchEval-style and GenBlemish-style "

@@ -41,7 +41,7 @@ import json
 import math
 import random
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -51,6 +51,10 @@ from rlkit.data.photos import load_photo
 from rlkit.data.records import EditFHFRecord
 from rlkit.data.regions import FlawRegion, default_radius, disk_mask
 from rlkit.data.synth import DISTORTIONS, _detail_map, _progress, _where, default_photos
+from rlkit.ops import EditProgram, LocalAdjustment, RadialMask, apply_program, to_tensor
+
+if TYPE_CHECKING:
+    import datasets
 
 __all__ = ["build_editfhf", "editfhf_mos", "EDITS", "FAILURE_TYPES", "MOS_RATE"]
 
@@ -114,16 +118,12 @@ def _soft_disks(h: int, w: int, disks: Sequence[tuple[float, float]], r: float) 
     return wgt[..., None]
 
 
-def _render(img: np.ndarray, program: Any) -> np.ndarray:
-    from rlkit.ops import apply_program, to_tensor
-
+def _render(img: np.ndarray, program: EditProgram) -> np.ndarray:
     t = to_tensor(_pil(img))
     return apply_program(t, program)[0].permute(1, 2, 0).clamp(0, 1).numpy().astype(np.float64)
 
 
-def _program(params: dict[str, float], local: tuple[float, float, float] | None):
-    from rlkit.ops import EditProgram, LocalAdjustment, RadialMask
-
+def _program(params: dict[str, float], local: tuple[float, float, float] | None) -> EditProgram:
     if local is None:
         return EditProgram(dict(params))
     cx, cy, rad = local
@@ -268,7 +268,7 @@ def build_editfhf(
     local_fraction: float = 0.3,
     photos: Sequence[str] | None = None,
     progress: bool = False,
-):  # -> datasets.Dataset
+) -> datasets.Dataset:
     """An EditFHF-style ``datasets.Dataset`` of ``n`` (source, instruction, flawed edit) items, deterministic
     for a seed (see the module docstring for what is injected and how the MOS follow from it).
 
@@ -276,7 +276,7 @@ def build_editfhf(
     region's severity is drawn from, multiplied by ``severity_scale`` (same seed, larger scale = the same
     regions, stronger) and capped at 1; ``local_fraction``: share of local (masked) edits.
     """
-    import datasets
+    import datasets  # deferred: datasets adds ~1.1 s to `import rlkit.data`
 
     if n < 1:
         raise ValueError(f"build_editfhf: n must be >= 1, got {n}")

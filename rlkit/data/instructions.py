@@ -6,6 +6,8 @@ complexity; the synthetic RetouchEval builder derives them from the hidden progr
 
 from __future__ import annotations
 
+from rlkit.ops import PARAM_SPECS
+
 __all__ = ["instructions_for", "main_adjustments"]
 
 # name -> (positive, negative) phrase triples: (standard, detailed with {v}, terse)
@@ -46,8 +48,6 @@ _PHRASES: dict[str, tuple[tuple[str, str, str], tuple[str, str, str]]] = {
 
 def main_adjustments(params: dict[str, float], k: int = 3) -> list[tuple[str, float]]:
     """The ``k`` largest slider changes that have phrases, by |value| relative to the slider's scale."""
-    from rlkit.ops import PARAM_SPECS
-
     scored = []
     for name, v in params.items():
         if name not in _PHRASES:

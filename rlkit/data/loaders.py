@@ -25,7 +25,14 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from rlkit.data.records import MOS_DIMENSIONS, BlemishRecord, EditFHFRecord, RetouchRecord, RewardPairRecord
+from rlkit.data.records import (
+    MOS_DIMENSIONS,
+    BlemishRecord,
+    EditFHFRecord,
+    Record,
+    RetouchRecord,
+    RewardPairRecord,
+)
 from rlkit.data.regions import FlawRegion, Region
 from rlkit.data.taxonomy import GENBLEMISH_TAXONOMY, Taxonomy
 from rlkit.ops import EditProgram, ProgramError, as_program
@@ -63,7 +70,7 @@ class LoadProblem:
 class LoadResult:
     """Records that loaded, and problems for those that did not."""
 
-    records: list[Any] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)
     problems: list[LoadProblem] = field(default_factory=list)
 
     def __iter__(self):
@@ -134,7 +141,7 @@ def _score(d: Mapping[str, Any], key: str) -> float | None:
     return float(v)
 
 
-def _load(path: str | Path, image_root: str | Path | None, parse: Callable[[dict, _Ctx, int], Any]) -> LoadResult:
+def _load(path: str | Path, image_root: str | Path | None, parse: Callable[[dict, _Ctx, int], Record]) -> LoadResult:
     jsonl = find_jsonl(path)
     ctx = _Ctx(Path(image_root) if image_root is not None else jsonl.parent)
     out = LoadResult()
@@ -263,7 +270,8 @@ _LOADERS = {"blemish": load_blemish, "editfhf": load_editfhf, "retouch": load_re
             "reward_pairs": load_reward_pairs}
 
 
-def load_records(kind: str, path: str | Path, image_root: str | Path | None = None, **kw: Any) -> LoadResult:
+def load_records(kind: str, path: str | Path, image_root: str | Path | None = None,
+                 **kw: Taxonomy | None) -> LoadResult:
     """Dispatch to the loader for ``kind`` in {blemish, editfhf, retouch, reward_pairs}."""
     if kind not in _LOADERS:
         raise ValueError(f"load_records: unknown kind {kind!r}; expected one of {sorted(_LOADERS)}")

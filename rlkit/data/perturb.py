@@ -16,13 +16,15 @@ from dataclasses import dataclass
 
 import torch
 
+from rlkit.data.records import RetouchRecord, RewardPairRecord, open_image
+from rlkit.metrics import delta_e76, delta_e2000, l1, l2, ssim
+from rlkit.ops import PARAM_SPECS, EditProgram, apply_program, to_pil, to_tensor
+
 __all__ = ["perturb_program", "describe_changes", "weak_edits", "WeakEdit", "WEAK_METRICS", "make_reward_pairs"]
 
 
-def _key_adjustments(program) -> list[tuple[str, float]]:
+def _key_adjustments(program: EditProgram) -> list[tuple[str, float]]:
     """(key, importance) for every adjustment: sliders by |value - default| / range, curves and locals by 0.5."""
-    from rlkit.ops import PARAM_SPECS
-
     keys = []
     for k, v in program.params.items():
         s = PARAM_SPECS[k]
@@ -33,14 +35,14 @@ def _key_adjustments(program) -> list[tuple[str, float]]:
 
 
 def perturb_program(
-    program,
+    program: EditProgram,
     seed: int,
     *,
     n_keys: tuple[int, int] = (1, 3),
     omit_prob: float = 0.5,
     under: tuple[float, float] = (0.0, 0.5),
     over: tuple[float, float] = (1.5, 2.5),
-):
+) -> EditProgram:
     """A seeded weak variant of ``program``: 1-3 key adjustments omitted or mis-adjusted.
 
     Keys are drawn with probability proportional to their importance (slider offset as a fraction of its
@@ -48,8 +50,6 @@ def perturb_program(
     mis-adjusted slider keeps its direction but is scaled by a factor from ``under`` or ``over`` (clamped to
     the slider's range). Always returns a program different from the input; raises on the identity.
     """
-    from rlkit.ops import PARAM_SPECS, EditProgram
-
     if not isinstance(program, EditProgram):
         raise TypeError(f"perturb_program: expected an EditProgram, got {type(program).__name__}")
     keys = _key_adjustments(program)
@@ -132,26 +132,15 @@ def _metric(name_or_fn: str | Callable) -> Callable[[torch.Tensor, torch.Tensor]
 
 
 def _ssim_gap(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    from rlkit.metrics import ssim
-
     return 1.0 - ssim(a, b)
-
-
-def _lazy(name: str) -> Callable:
-    def f(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        import rlkit.metrics as m
-
-        return getattr(m, name)(a, b)
-
-    return f
 
 
 # badness of a weak result against the strong result: larger = weaker
 WEAK_METRICS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
-    "l1": _lazy("l1"),
-    "l2": _lazy("l2"),
-    "delta_e76": _lazy("delta_e76"),
-    "delta_e2000": _lazy("delta_e2000"),
+    "l1": l1,
+    "l2": l2,
+    "delta_e76": delta_e76,
+    "delta_e2000": delta_e2000,
     "ssim": _ssim_gap,
 }
 
@@ -160,7 +149,7 @@ WEAK_METRICS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = 
 class WeakEdit:
     """A kept weak edit: its program, rendered image (3, H, W), metric gap to the strong result, seed, changes."""
 
-    program: object
+    program: EditProgram
     image: torch.Tensor
     gap: float
     seed: int
@@ -169,7 +158,7 @@ class WeakEdit:
 
 def weak_edits(
     image: torch.Tensor,
-    strong,
+    strong: EditProgram,
     n: int,
     seed: int,
     *,
@@ -177,7 +166,7 @@ def weak_edits(
     min_gap: float = 2.0,
     max_candidates: int | None = None,
     batch: int = 8,
-    **perturb_kw,
+    **perturb_kw: tuple[float, float] | tuple[int, int] | float,
 ) -> list[WeakEdit]:
     """Up to ``n`` weak edits of ``strong`` on ``image`` ((3, H, W) or (1, 3, H, W) in [0, 1]) that pass the filter.
 
@@ -186,8 +175,6 @@ def weak_edits(
     ssim (1 - SSIM), or a callable returning a per-image badness). Tries at most ``max_candidates``
     (default 8 n) candidates and may return fewer than ``n``.
     """
-    from rlkit.ops import apply_program
-
     if image.ndim == 3:
         image = image.unsqueeze(0)
     if image.ndim != 4 or image.shape[0] != 1 or image.shape[1] != 3:
@@ -211,12 +198,9 @@ def weak_edits(
     return kept
 
 
-def make_reward_pairs(records: Sequence, seed: int, *, per_record: int = 1, metric: str | Callable = "delta_e2000",
-                      min_gap: float = 2.0) -> list:
+def make_reward_pairs(records: Sequence[RetouchRecord], seed: int, *, per_record: int = 1,
+                      metric: str | Callable = "delta_e2000", min_gap: float = 2.0) -> list[RewardPairRecord]:
     """Reward-model pairs from RetouchRecords: strong = the record's program, weak = filtered perturbations."""
-    from rlkit.data.records import RetouchRecord, RewardPairRecord, open_image
-    from rlkit.ops import apply_program, to_pil, to_tensor
-
     out = []
     for j, rec in enumerate(records):
         if not isinstance(rec, RetouchRecord) or rec.program is None:

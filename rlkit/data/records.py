@@ -13,11 +13,13 @@ decoded row back. :func:`records_to_dataset` / :func:`dataset_to_records` wrap b
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -31,6 +33,10 @@ from rlkit.data.regions import (
     saliency_from_regions,
 )
 from rlkit.data.taxonomy import GENBLEMISH_TAXONOMY, Taxonomy
+from rlkit.ops import EditProgram
+
+if TYPE_CHECKING:
+    import datasets
 
 __all__ = [
     "ImageLike",
@@ -43,6 +49,7 @@ __all__ = [
     "records_to_dataset",
     "dataset_to_records",
     "MOS_DIMENSIONS",
+    "Record",
 ]
 
 ImageLike = Image.Image | str | Path
@@ -54,8 +61,6 @@ def open_image(img: ImageLike) -> Image.Image:
     if isinstance(img, Image.Image):
         return img.convert("RGB") if img.mode != "RGB" else img
     if isinstance(img, Mapping) and (img.get("bytes") or img.get("path")):  # undecoded datasets value
-        import io
-
         return Image.open(io.BytesIO(img["bytes"]) if img.get("bytes") else img["path"]).convert("RGB")
     if isinstance(img, (str, Path)):
         return Image.open(img).convert("RGB")
@@ -70,14 +75,14 @@ def image_size(img: ImageLike) -> tuple[int, int]:
         return im.size
 
 
-def _img_value(img: ImageLike | None) -> Any:
+def _img_value(img: ImageLike | None) -> Image.Image | str | None:
     if img is None:
         return None
     return str(img) if isinstance(img, Path) else img
 
 
-def _features():
-    import datasets
+def _features() -> ModuleType:
+    import datasets  # deferred: datasets adds ~1.1 s to `import rlkit.data`
 
     return datasets
 
@@ -95,7 +100,7 @@ class BlemishRecord:
     kind: ClassVar[str] = "blemish"
 
     @staticmethod
-    def features():  # -> datasets.Features
+    def features() -> datasets.Features:
         """HF schema: id, image, prompt, regions[{x, y, radius, category, dimension, description}], clean_image."""
         ds = _features()
         region = {"x": ds.Value("float32"), "y": ds.Value("float32"), "radius": ds.Value("float32"),
@@ -122,7 +127,7 @@ class BlemishRecord:
         w, h = self.size()
         return disk_mask(self.regions, h, w)
 
-    def saliency(self, **kw: Any) -> np.ndarray:
+    def saliency(self, **kw: float | str | None) -> np.ndarray:
         """Gaussian-aggregated saliency map (H, W) float32 (see ``saliency_from_regions``)."""
         w, h = self.size()
         return saliency_from_regions(self.regions, h, w, **kw)
@@ -166,7 +171,7 @@ class EditFHFRecord:
     kind: ClassVar[str] = "editfhf"
 
     @staticmethod
-    def features():
+    def features() -> datasets.Features:
         """HF schema: id, source, edited, instruction, artifact/failure regions, the three MOS columns."""
         ds = _features()
         f = {"id": ds.Value("string"), "source": ds.Image(), "edited": ds.Image(),
@@ -175,7 +180,7 @@ class EditFHFRecord:
         f.update({k: ds.Value("float32") for k in MOS_DIMENSIONS})
         return ds.Features(f)
 
-    def saliency_maps(self, **kw: Any) -> tuple[np.ndarray, np.ndarray]:
+    def saliency_maps(self, **kw: float | str | None) -> tuple[np.ndarray, np.ndarray]:
         """(artifact, editing-failure) Gaussian-aggregated saliency maps of the edited image's size."""
         w, h = image_size(self.edited)
         return (saliency_from_regions(self.artifact_regions, h, w, **kw),
@@ -199,7 +204,7 @@ class EditFHFRecord:
     @classmethod
     def from_example(cls, ex: Mapping[str, Any]) -> EditFHFRecord:
         """Inverse of :meth:`to_example`."""
-        def dec(rs: Any, kind: str) -> list[FlawRegion]:
+        def dec(rs: Sequence[Mapping[str, Any]] | None, kind: str) -> list[FlawRegion]:
             return [FlawRegion(r["box"], r["disks"], r.get("description") or "", r.get("flaw_type") or "", kind,
                                r.get("radius")) for r in rs or []]
 
@@ -208,21 +213,17 @@ class EditFHFRecord:
                    {k: ex.get(k) for k in MOS_DIMENSIONS if ex.get(k) is not None}, ex.get("id") or "")
 
 
-def _program_json(program: Any) -> str:
+def _program_json(program: object) -> str:
     if program is None:
         return ""
-    from rlkit.ops import EditProgram
-
     if not isinstance(program, EditProgram):
         raise TypeError(f"expected an EditProgram, got {type(program).__name__}")
     return json.dumps(program.to_dict(), sort_keys=True)
 
 
-def _program_from_json(text: str | None) -> Any:
+def _program_from_json(text: str | None) -> EditProgram | None:
     if not text:
         return None
-    from rlkit.ops import EditProgram
-
     return EditProgram.from_dict(json.loads(text))
 
 
@@ -233,7 +234,7 @@ class RetouchRecord:
     before: ImageLike
     after: ImageLike | None
     instructions: list[str]
-    program: Any = None  # rlkit.ops.EditProgram
+    program: EditProgram | None = None
     reasoning: str = ""
     split: str = ""
     id: str = ""
@@ -252,7 +253,7 @@ class RetouchRecord:
         return self.instructions[0]
 
     @staticmethod
-    def features():
+    def features() -> datasets.Features:
         """HF schema: id, split, before, after, instruction, instructions, reasoning, program (canonical JSON)."""
         ds = _features()
         return ds.Features({"id": ds.Value("string"), "split": ds.Value("string"), "before": ds.Image(),
@@ -286,14 +287,14 @@ class RewardPairRecord:
     metrics: list[str] = field(default_factory=list)  # generated metric descriptions (GRM SFT target)
     score_strong: float | None = None
     score_weak: float | None = None
-    strong_program: Any = None
-    weak_program: Any = None
+    strong_program: EditProgram | None = None
+    weak_program: EditProgram | None = None
     id: str = ""
 
     kind: ClassVar[str] = "reward_pair"
 
     @staticmethod
-    def features():
+    def features() -> datasets.Features:
         """HF schema: id, source, strong, weak, instruction, metrics, score_strong/weak, programs (JSON)."""
         ds = _features()
         return ds.Features({"id": ds.Value("string"), "source": ds.Image(), "strong": ds.Image(),
@@ -319,11 +320,14 @@ class RewardPairRecord:
 
 
 _RECORD_TYPES = (BlemishRecord, EditFHFRecord, RetouchRecord, RewardPairRecord)
+#: any of the four record types
+Record = BlemishRecord | EditFHFRecord | RetouchRecord | RewardPairRecord
+R = TypeVar("R", BlemishRecord, EditFHFRecord, RetouchRecord, RewardPairRecord)
 
 
-def records_to_dataset(records: Sequence[Any]):  # -> datasets.Dataset
+def records_to_dataset(records: Sequence[Record]) -> datasets.Dataset:
     """A ``datasets.Dataset`` with the record type's features (all records must share one type)."""
-    import datasets
+    import datasets  # deferred: datasets adds ~1.1 s to `import rlkit.data`
 
     if not records:
         raise ValueError("records_to_dataset: no records")
@@ -336,7 +340,7 @@ def records_to_dataset(records: Sequence[Any]):  # -> datasets.Dataset
     return datasets.Dataset.from_list([r.to_example() for r in records], features=cls.features())
 
 
-def dataset_to_records(ds: Any, cls: type) -> list[Any]:
+def dataset_to_records(ds: datasets.Dataset, cls: type[R]) -> list[R]:
     """Records of type ``cls`` from a dataset with its features (images decoded to PIL)."""
     if cls not in _RECORD_TYPES:
         raise TypeError(f"dataset_to_records: unsupported record type {cls!r}")

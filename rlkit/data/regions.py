@@ -22,7 +22,7 @@ def default_radius(height: int) -> float:
     return float(height) / 20.0
 
 
-def _num(v: Any, where: str) -> float:
+def _num(v: object, where: str) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
         raise ValueError(f"{where}: expected a number, got {v!r}")
     f = float(v)
@@ -31,7 +31,7 @@ def _num(v: Any, where: str) -> float:
     return f
 
 
-def _point(p: Any, where: str) -> tuple[float, float]:
+def _point(p: object, where: str) -> tuple[float, float]:
     if isinstance(p, (str, bytes)) or not isinstance(p, Sequence) or len(p) != 2:
         raise ValueError(f"{where}: expected [x, y], got {p!r}")
     return (_num(p[0], f"{where}.x"), _num(p[1], f"{where}.y"))
@@ -138,8 +138,11 @@ class FlawRegion:
                    kind or str(d.get("kind") or "artifact"), d.get("radius"))
 
 
+#: what the mask and saliency helpers take per region: a Region, a FlawRegion (each of its disks) or an (x, y)
+RegionLike = Region | FlawRegion | Sequence[float]
 
-def _centers_radii(regions: Any, height: int, radius: float | None) -> tuple[np.ndarray, np.ndarray]:
+
+def _centers_radii(regions: Iterable[RegionLike], height: int, radius: float | None) -> tuple[np.ndarray, np.ndarray]:
     cs, rs = [], []
     for i, r in enumerate(regions):
         if isinstance(r, Region):
@@ -160,7 +163,7 @@ def _check_shape(height: int, width: int) -> None:
         raise ValueError(f"image size must be positive, got height={height}, width={width}")
 
 
-def disk_masks(regions: Any, height: int, width: int, *, radius: float | None = None) -> np.ndarray:
+def disk_masks(regions: Iterable[RegionLike], height: int, width: int, *, radius: float | None = None) -> np.ndarray:
     """Boolean masks, one per disk, shape (K, H, W): pixel (x, y) is inside when (x-cx)^2 + (y-cy)^2 <= r^2.
 
     ``regions``: Regions, FlawRegions (each of their disks) or (x, y) centres; r defaults to H/20.
@@ -173,14 +176,14 @@ def disk_masks(regions: Any, height: int, width: int, *, radius: float | None = 
     return d2 <= (r[:, None, None] ** 2)
 
 
-def disk_mask(regions: Any, height: int, width: int, *, radius: float | None = None) -> np.ndarray:
+def disk_mask(regions: Iterable[RegionLike], height: int, width: int, *, radius: float | None = None) -> np.ndarray:
     """Union of the disks of ``regions`` as one boolean (H, W) mask (radius H/20 by default)."""
     m = disk_masks(regions, height, width, radius=radius)
     return m.any(0) if len(m) else np.zeros((height, width), dtype=bool)
 
 
 def saliency_from_regions(
-    regions: Any,
+    regions: Iterable[RegionLike],
     height: int,
     width: int,
     *,

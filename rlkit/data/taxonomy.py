@@ -9,6 +9,7 @@ pass your own :class:`Taxonomy` wherever one is accepted.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -16,8 +17,6 @@ __all__ = ["Taxonomy", "GENBLEMISH_TAXONOMY", "EDITFHF_FLAW_TYPES"]
 
 
 def _canon(label: str) -> str:
-    import re
-
     return re.sub(r"[\s_\-]+", "_", str(label).strip().lower()).strip("_")
 
 

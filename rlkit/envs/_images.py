@@ -3,27 +3,29 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from rlkit.data import load_photo
+
+#: an in-memory image the environments and tools take (PIL, (H, W, 3) / (3, H, W) array, (3, H, W) tensor)
+ImageArray = Image.Image | np.ndarray | torch.Tensor
+
 
 class ImageInputError(ValueError):
     """An image given to an environment or tool has the wrong type, shape or range."""
 
 
-def load_image(value: Any, what: str = "image") -> torch.Tensor:
+def load_image(value: ImageArray | str | Path, what: str = "image") -> torch.Tensor:
     """(3, H, W) float32 in [0, 1] from PIL, an HWC array, a CHW tensor, a path or a bundled photo name."""
     if isinstance(value, (str, Path)):
         path = Path(value)
         if path.is_file():
             with Image.open(path) as im:
                 return to_chw(im.convert("RGB"), what)
-        from rlkit.data.photos import load_photo
-
         try:
             return to_chw(load_photo(str(value)), what)
         except KeyError as exc:
@@ -33,7 +35,7 @@ def load_image(value: Any, what: str = "image") -> torch.Tensor:
     return to_chw(value, what)
 
 
-def to_chw(value: Any, what: str = "image") -> torch.Tensor:
+def to_chw(value: object, what: str = "image") -> torch.Tensor:
     """(3, H, W) float32 in [0, 1] from PIL, numpy (H, W, 3) / (3, H, W) (uint8 or float) or torch."""
     if isinstance(value, Image.Image):
         arr = np.asarray(value.convert("RGB"), dtype=np.uint8)
@@ -91,7 +93,7 @@ def to_pil(t: torch.Tensor) -> Image.Image:
     return Image.fromarray(to_uint8_hwc(t))
 
 
-def mask_to_tensor(mask: Any, size: tuple[int, int], what: str = "mask") -> torch.Tensor:
+def mask_to_tensor(mask: np.ndarray | torch.Tensor, size: tuple[int, int], what: str = "mask") -> torch.Tensor:
     """(H, W) float {0, 1} tensor from a bool/0-1 array or tensor of exactly ``size``."""
     m = mask.detach().cpu() if isinstance(mask, torch.Tensor) else torch.from_numpy(np.asarray(mask))
     if m.ndim == 3 and m.shape[0] == 1:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 
+from gymnasium.utils.env_checker import check_env
+
+from rlkit.envs import EnvConfigError, RefineEnv, RetouchEnv
+
 
 def _try(args: argparse.Namespace) -> int:
-    from rlkit.envs import EnvConfigError, RetouchEnv
-
     try:
         env = RetouchEnv(image_size=(args.size, args.size), fmt=args.format, clamp=args.clamp)
         env.reset(seed=0, options={"row": {"image": args.photo, "instruction": args.instruction}})
@@ -35,10 +37,6 @@ def _try(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from gymnasium.utils.env_checker import check_env
-
-    from rlkit.envs import RefineEnv, RetouchEnv
-
     rows = [{"image": args.photo, "instruction": "make it brighter"}]
     envs = {
         "RetouchEnv": RetouchEnv(rows, image_size=args.size),

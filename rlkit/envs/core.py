@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from gymnasium import spaces
 
 from rlkit.envs._images import ImageInputError, load_image, resize, to_uint8_hwc
 from rlkit.ops import EditProgram, ParseResult, ProgramError, apply_program, parse_program
@@ -25,7 +26,9 @@ from rlkit.rewards import Reward, RewardBatch, RewardResult, Rollout
 
 __all__ = [
     "TEXT_CHARSET",
+    "Action",
     "EnvConfigError",
+    "Observation",
     "Episode",
     "ParsedAction",
     "Scored",
@@ -33,8 +36,11 @@ __all__ = [
     "as_text_observation",
     "episode_batch",
     "episode_from_row",
+    "observe",
     "parse_action",
+    "row_for_reset",
     "score_episodes",
+    "text_image_spaces",
 ]
 
 #: Characters the observation/action Text spaces accept: printable ASCII plus Latin-1 letters and symbols.
@@ -47,6 +53,11 @@ _ROW_ALIASES = {
     "source_image": ("source_image", "source"),
 }
 _ROLE_KEYS = {alias for names in _ROW_ALIASES.values() for alias in names} | {"instruction"}
+
+#: what a policy sends: text (parsed, never evaluated), an EditProgram or a program dict
+Action = str | EditProgram | Mapping[str, object]
+#: one environment's observation: ``image`` (and ``source``) uint8 (H, W, 3) arrays, ``instruction`` text
+Observation = dict[str, np.ndarray | str]
 
 
 class EnvConfigError(ValueError):
@@ -64,7 +75,7 @@ def as_text_observation(text: str, max_length: int) -> str:
 class Episode:
     """State of one episode: the row, its images as (3, H, W) float tensors, steps and applied programs."""
 
-    row: Mapping[str, Any]
+    row: Mapping[str, object]
     instruction: str
     initial: torch.Tensor
     source: torch.Tensor
@@ -75,16 +86,16 @@ class Episode:
     original_size: tuple[int, int] | None = None
     steps: int = 0
     done: bool = False
-    programs: list[Any] = field(default_factory=list)
+    programs: list[EditProgram] = field(default_factory=list)
     completions: list[str] = field(default_factory=list)
     last_score: float | None = None
 
-    def extra_columns(self) -> dict[str, Any]:
+    def extra_columns(self) -> dict[str, object]:
         """Row columns other than the image/instruction roles (passed to rewards as dataset columns)."""
         return {k: v for k, v in self.row.items() if k not in _ROLE_KEYS}
 
 
-def _pick(row: Mapping[str, Any], role: str) -> Any:
+def _pick(row: Mapping[str, object], role: str) -> object:
     for key in _ROW_ALIASES[role]:
         if key in row and row[key] is not None:
             value = row[key]
@@ -97,7 +108,7 @@ def _pick(row: Mapping[str, Any], role: str) -> Any:
 
 
 def episode_from_row(
-    row: Mapping[str, Any], image_size: tuple[int, int], *, seed: int, row_index: int | None = None
+    row: Mapping[str, object], image_size: tuple[int, int], *, seed: int, row_index: int | None = None
 ) -> Episode:
     """Load a row's images at ``image_size`` = (H, W); a clear EnvConfigError names a bad column."""
     if not isinstance(row, Mapping):
@@ -179,8 +190,14 @@ def _only_reasoning(text: str) -> bool:
     return not rest.strip()
 
 
+def _rejected(reason: str, fmt: str | None) -> ParsedAction:
+    """An invalid non-text action (a bad program dict or a value of the wrong type)."""
+    return ParsedAction(text="", program=None, valid=False, finished=False,
+                        problems=[{"position": None, "reason": reason}], format=fmt)
+
+
 def parse_action(
-    action: Any,
+    action: object,
     *,
     fmt: str = "auto",
     finish_token: str | None = "<finish>",
@@ -200,30 +217,11 @@ def parse_action(
         try:
             program = EditProgram.from_dict(dict(action), clamp=clamp)
         except (ProgramError, TypeError, ValueError) as exc:
-            return ParsedAction(
-                text="",
-                program=None,
-                valid=False,
-                finished=False,
-                problems=[{"position": None, "reason": str(exc)}],
-                format="dict",
-            )
+            return _rejected(str(exc), "dict")
         return ParsedAction(text="", program=program, valid=True, finished=False, problems=[], format="dict")
     if not isinstance(action, str):
-        return ParsedAction(
-            text="",
-            program=None,
-            valid=False,
-            finished=False,
-            format=None,
-            problems=[
-                {
-                    "position": None,
-                    "reason": "action must be policy text, an EditProgram or a program dict, "
-                    f"got {type(action).__name__}",
-                }
-            ],
-        )
+        return _rejected(f"action must be policy text, an EditProgram or a program dict, got {type(action).__name__}",
+                         None)
     text = action
     finished = bool(finish_token) and finish_token in text
     body = text.replace(finish_token, "") if finished else text
@@ -231,29 +229,11 @@ def parse_action(
         return ParsedAction(text=text, program=None, valid=True, finished=True, problems=[], format="finish")
     result = parse_program(body, fmt, clamp=clamp)
     problems = [{"position": p.position, "reason": p.reason} for p in result.problems]
-    if result.program is None or (strict and not result.ok):
-        if not problems:
-            problems = [{"position": None, "reason": "no edit program found in the text"}]
-        return ParsedAction(
-            text=text,
-            program=None,
-            valid=False,
-            finished=finished,
-            problems=problems,
-            format=result.format,
-            reasoning=result.reasoning,
-            parse=result,
-        )
-    return ParsedAction(
-        text=text,
-        program=result.program,
-        valid=True,
-        finished=finished,
-        problems=problems,
-        format=result.format,
-        reasoning=result.reasoning,
-        parse=result,
-    )
+    valid = result.program is not None and (result.ok or not strict)
+    if not valid and not problems:
+        problems = [{"position": None, "reason": "no edit program found in the text"}]
+    return ParsedAction(text=text, program=result.program if valid else None, valid=valid, finished=finished,
+                        problems=problems, format=result.format, reasoning=result.reasoning, parse=result)
 
 
 def _batch_seed(episodes: Sequence[Episode]) -> int:
@@ -262,7 +242,7 @@ def _batch_seed(episodes: Sequence[Episode]) -> int:
 
 
 def apply_programs(
-    episodes: Sequence[Episode], programs: Sequence[Any], device: str | torch.device = "cpu"
+    episodes: Sequence[Episode], programs: Sequence[EditProgram], device: str | torch.device = "cpu"
 ) -> list[str | None]:
     """Run the engine once over all episodes' current images (one batched call); returns an error per episode.
 
@@ -337,7 +317,7 @@ def score_episodes(
 def episode_batch(episodes: Sequence[Episode], rollouts: Sequence[Rollout]) -> RewardBatch:
     """The reward batch of ``episodes``: their ``rollouts`` (parse and edited image made by the environment),
     the source/target images at the environment's size, the instruction and the rows' other columns."""
-    columns: dict[str, list[Any]] = {
+    columns: dict[str, list[object]] = {
         "source_image": [e.source for e in episodes],
         "output_image": [e.current for e in episodes],
         "instruction": [e.instruction for e in episodes],
@@ -353,3 +333,46 @@ def episode_batch(episodes: Sequence[Episode], rollouts: Sequence[Rollout]) -> R
 def observation_arrays(e: Episode) -> dict[str, np.ndarray]:
     """uint8 (H, W, 3) arrays of the current and source images."""
     return {"image": to_uint8_hwc(e.current), "source": to_uint8_hwc(e.source)}
+
+
+def text_image_spaces(image_size: tuple[int, int], max_text_length: int, include_source: bool
+                      ) -> tuple[spaces.Dict, spaces.Text]:
+    """The observation space (``image``, ``instruction``, optional ``source``) and the text action space."""
+    h, w = image_size
+    parts: dict[str, spaces.Space] = {
+        "image": spaces.Box(0, 255, (h, w, 3), dtype=np.uint8),
+        "instruction": spaces.Text(max_text_length, min_length=0, charset=TEXT_CHARSET),
+    }
+    if include_source:
+        parts["source"] = spaces.Box(0, 255, (h, w, 3), dtype=np.uint8)
+    return spaces.Dict(parts), spaces.Text(max_text_length, min_length=0, charset=TEXT_CHARSET)
+
+
+def observe(e: Episode, max_text_length: int, include_source: bool) -> Observation:
+    """The observation of ``e`` in :func:`text_image_spaces`."""
+    arrays = observation_arrays(e)
+    obs: Observation = {"image": arrays["image"], "instruction": as_text_observation(e.instruction, max_text_length)}
+    if include_source:
+        obs["source"] = arrays["source"]
+    return obs
+
+
+def row_for_reset(options: Mapping[str, Any] | None, dataset: Sequence[Mapping[str, object]] | None,
+                  rng: np.random.Generator) -> tuple[Mapping[str, object], int | None]:
+    """The row a ``reset(options=...)`` asks for: ``{"row": row}``, ``{"index": i}`` into ``dataset``, or a row
+    drawn with ``rng``; also its dataset index (None for a given row)."""
+    options = dict(options or {})
+    unknown = set(options) - {"row", "index"}
+    if unknown:
+        raise EnvConfigError(f"reset options accept 'row' or 'index', got unknown keys {sorted(unknown)}")
+    if "row" in options:
+        return options["row"], None
+    if dataset is None:
+        raise EnvConfigError("reset needs options={'row': {...}} (or a dataset given to the environment)")
+    if "index" in options:
+        i = int(options["index"])
+        if not 0 <= i < len(dataset):
+            raise EnvConfigError(f"reset index {i} is out of range for a dataset of {len(dataset)} rows")
+    else:
+        i = int(rng.integers(len(dataset)))
+    return dataset[i], i

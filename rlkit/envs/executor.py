@@ -28,7 +28,7 @@ from rlkit.rewards.batch import TRL_CONTROL_KWARGS, Messages
 __all__ = ["RetouchExecutor", "RetouchEnvReward", "env_rows_from_trl"]
 
 
-def env_rows_from_trl(n: int, kwargs: Mapping[str, Any]) -> list[dict[str, Any]]:
+def env_rows_from_trl(n: int, kwargs: Mapping[str, Any]) -> list[dict[str, object]]:
     """One environment row per completion from the dataset columns trl passes (lists of length ``n``)."""
     cols = {k: v for k, v in kwargs.items()
             if k not in TRL_CONTROL_KWARGS and isinstance(v, (list, tuple)) and len(v) == n}
@@ -61,7 +61,7 @@ class RetouchExecutor:
         """Rollouts of ``texts`` acting on their rows' photos (``image``/``images`` column)."""
         return self.run(texts, env_rows_from_trl(len(texts), columns))
 
-    def run(self, texts: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> RewardBatch:
+    def run(self, texts: Sequence[str], rows: Sequence[Mapping[str, object]]) -> RewardBatch:
         """Execute ``texts[i]`` on ``rows[i]`` (one engine call) and return the batch the rewards score."""
         if len(texts) != len(rows):
             raise EnvConfigError(f"RetouchExecutor: {len(texts)} completions for {len(rows)} rows")
@@ -102,7 +102,7 @@ class RetouchEnvReward(TrlRewardFunction):
                                          invalid_reward=invalid_reward)
         super().__init__(reward, func._shared, func.log_components, name=name, invalid_reward=invalid_reward)
 
-    def score(self, completions: Sequence[str | Messages], rows: Sequence[Mapping[str, Any]]
+    def score(self, completions: Sequence[str | Messages], rows: Sequence[Mapping[str, object]]
               ) -> tuple[list[float], RewardBatch]:
         """Rewards for ``completions`` acting on ``rows`` (one step each), and the scored batch (rollouts with
         parse, executed image, validity)."""

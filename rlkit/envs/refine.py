@@ -39,23 +39,25 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-from gymnasium import spaces
 
 from rlkit.envs._images import resize, save_strip, to_chw
 from rlkit.envs.core import (
-    TEXT_CHARSET,
     EnvConfigError,
     Episode,
+    Observation,
     apply_programs,
-    as_text_observation,
     episode_from_row,
     observation_arrays,
+    observe,
     parse_action,
+    row_for_reset,
     score_episodes,
+    text_image_spaces,
 )
 from rlkit.envs.retouch import REWARD_MODES
 from rlkit.envs.tools.diffusion import ToolError
 from rlkit.envs.tools.masks import MaskError, masks_from_boxes, masks_from_regions, masks_from_saliency
+from rlkit.rewards import Reward, RewardBatch, RewardResult
 
 __all__ = ["REFINE_TOOLS", "HistoryEntry", "RefineEnv", "mask_from_spec"]
 
@@ -71,12 +73,12 @@ class HistoryEntry:
     """One applied tool call: the tool, its (JSON-able) arguments, the image and score before it."""
 
     tool: str
-    arguments: dict[str, Any]
+    arguments: dict[str, Any]  # JSON-able
     image_before: torch.Tensor
     score_before: float | None
 
 
-def _saliency_map(value: Any, size: tuple[int, int]) -> np.ndarray:
+def _saliency_map(value: np.ndarray | torch.Tensor | Sequence[Sequence[float]], size: tuple[int, int]) -> np.ndarray:
     s = (
         value.detach().cpu().float().numpy()
         if isinstance(value, torch.Tensor)
@@ -95,8 +97,8 @@ def _saliency_map(value: Any, size: tuple[int, int]) -> np.ndarray:
 
 
 def _scaled_annotations(
-    key: str, value: Any, original: tuple[int, int] | None, size: tuple[int, int]
-) -> list[Any]:
+    key: str, value: object, original: tuple[int, int] | None, size: tuple[int, int]
+) -> list[list[float]] | list[dict[str, Any]]:
     """The row's regions / boxes rescaled from the row image's pixels to the observation's."""
     if value is None:
         raise MaskError(f"'{key}': true needs a '{key}' column in the data row")
@@ -132,7 +134,7 @@ def mask_from_spec(
     spec: Mapping[str, Any],
     size: tuple[int, int],
     *,
-    row_saliency: Any = None,
+    row_saliency: np.ndarray | torch.Tensor | None = None,
     threshold: float = 0.5,
     dilation: int | None = None,
     radius: float | None = None,
@@ -175,11 +177,11 @@ class RefineEnv(gym.Env):
 
     def __init__(
         self,
-        dataset: Sequence[Mapping[str, Any]] | None = None,
+        dataset: Sequence[Mapping[str, object]] | None = None,
         *,
         inpaint_tool: Callable[..., torch.Tensor] | None = None,
         edit_tool: Callable[..., torch.Tensor] | None = None,
-        reward: Callable[[Any], Any] | None = None,
+        reward: Reward | Callable[[RewardBatch], RewardResult] | None = None,
         image_size: tuple[int, int] | int = (256, 256),
         max_iterations: int = 4,
         include_source: bool = False,
@@ -228,14 +230,8 @@ class RefineEnv(gym.Env):
         self.max_text_length = int(max_text_length)
         self.device = device
         self.render_mode = render_mode
-        parts: dict[str, spaces.Space] = {
-            "image": spaces.Box(0, 255, (h, w, 3), dtype=np.uint8),
-            "instruction": spaces.Text(self.max_text_length, min_length=0, charset=TEXT_CHARSET),
-        }
-        if self.include_source:
-            parts["source"] = spaces.Box(0, 255, (h, w, 3), dtype=np.uint8)
-        self.observation_space = spaces.Dict(parts)
-        self.action_space = spaces.Text(self.max_text_length, min_length=0, charset=TEXT_CHARSET)
+        self.observation_space, self.action_space = text_image_spaces((h, w), self.max_text_length,
+                                                                      self.include_source)
         self.episode: Episode | None = None
         self.history: list[HistoryEntry] = []
         self._score: float | None = None
@@ -243,26 +239,9 @@ class RefineEnv(gym.Env):
     # -- gymnasium API ---------------------------------------------------------------------------------
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
+    ) -> tuple[Observation, dict[str, Any]]:
         super().reset(seed=seed)
-        options = dict(options or {})
-        unknown = set(options) - {"row", "index"}
-        if unknown:
-            raise EnvConfigError(f"reset options accept 'row' or 'index', got unknown keys {sorted(unknown)}")
-        index = None
-        if "row" in options:
-            row = options["row"]
-        elif self.dataset is not None:
-            index = (
-                int(options["index"])
-                if "index" in options
-                else int(self.np_random.integers(len(self.dataset)))
-            )
-            if not 0 <= index < len(self.dataset):
-                raise EnvConfigError(f"reset index {index} is out of range for {len(self.dataset)} rows")
-            row = self.dataset[index]
-        else:
-            raise EnvConfigError("reset needs options={'row': {...}} (or a dataset given to the environment)")
+        row, index = row_for_reset(options, self.dataset, self.np_random)
         if isinstance(row, Mapping) and "instruction" not in row and isinstance(row.get("prompt"), str):
             row = {**row, "instruction": row["prompt"]}  # Agentic Retoucher: the T2I prompt
         self.episode = episode_from_row(
@@ -272,7 +251,7 @@ class RefineEnv(gym.Env):
         self._score = self._evaluate("") if self.reward is not None else None
         return self._observe(), {"row_index": index, "step": 0, "score": self._score}
 
-    def step(self, action: Any) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
+    def step(self, action: str | Mapping[str, object]) -> tuple[Observation, float, bool, bool, dict[str, Any]]:
         e = self.episode
         if e is None:
             raise EnvConfigError("call reset() before step()")
@@ -343,18 +322,10 @@ class RefineEnv(gym.Env):
         return observation_arrays(self.episode)["image"]
 
     # -- internals -------------------------------------------------------------------------------------
-    def _observe(self) -> dict[str, Any]:
-        e = self.episode
-        arrays = observation_arrays(e)  # type: ignore[arg-type]
-        obs: dict[str, Any] = {
-            "image": arrays["image"],
-            "instruction": as_text_observation(e.instruction, self.max_text_length),
-        }  # type: ignore[union-attr]
-        if self.include_source:
-            obs["source"] = arrays["source"]
-        return obs
+    def _observe(self) -> Observation:
+        return observe(self.episode, self.max_text_length, self.include_source)  # type: ignore[arg-type]
 
-    def _decode(self, action: Any) -> dict[str, Any]:
+    def _decode(self, action: object) -> dict[str, Any]:
         if isinstance(action, str):
             text = action.strip()
             if text.startswith("{"):
@@ -435,7 +406,7 @@ class RefineEnv(gym.Env):
         )
         return {"instruction": instruction, "mask_area": info["mask_area"], "seed": seed}
 
-    def _tool_output(self, call: Callable[[], Any], tool: str) -> torch.Tensor:
+    def _tool_output(self, call: Callable[[], object], tool: str) -> torch.Tensor:
         """Run a tool; any failure (or a non-image result) becomes an invalid action naming the tool."""
         try:
             out = call()

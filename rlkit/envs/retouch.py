@@ -41,17 +41,21 @@ from typing_extensions import TypedDict, Unpack
 
 from rlkit.envs._images import save_strip
 from rlkit.envs.core import (
-    TEXT_CHARSET,
+    Action,
     EnvConfigError,
     Episode,
+    Observation,
     ParsedAction,
     apply_programs,
-    as_text_observation,
     episode_from_row,
     observation_arrays,
+    observe,
     parse_action,
+    row_for_reset,
     score_episodes,
+    text_image_spaces,
 )
+from rlkit.ops import EditProgram
 from rlkit.rewards import Reward, RewardBatch, RewardResult
 
 __all__ = ["REWARD_MODES", "RetouchEnv", "RetouchSettings", "VectorRetouchEnv"]
@@ -81,7 +85,7 @@ class _RetouchConfig:
 
     def __init__(
         self,
-        dataset: Sequence[Mapping[str, Any]] | None = None,
+        dataset: Sequence[Mapping[str, object]] | None = None,
         *,
         reward: Reward | Callable[[RewardBatch], RewardResult] | None = None,
         image_size: tuple[int, int] | int = (256, 256),
@@ -134,15 +138,9 @@ class _RetouchConfig:
         self.device = device
         self.strict = bool(strict)
 
-    def observation_space(self) -> spaces.Dict:
-        h, w = self.image_size
-        parts: dict[str, spaces.Space] = {
-            "image": spaces.Box(0, 255, (h, w, 3), dtype=np.uint8),
-            "instruction": spaces.Text(self.max_text_length, min_length=0, charset=TEXT_CHARSET),
-        }
-        if self.include_source:
-            parts["source"] = spaces.Box(0, 255, (h, w, 3), dtype=np.uint8)
-        return spaces.Dict(parts)
+    def build_spaces(self) -> tuple[spaces.Dict, spaces.Text]:
+        """The observation and action spaces of these settings."""
+        return text_image_spaces(self.image_size, self.max_text_length, self.include_source)
 
     def parse(self, action: object) -> ParsedAction:
         """An action parsed with these settings; text longer than the action space allows is invalid."""
@@ -153,43 +151,17 @@ class _RetouchConfig:
         return parse_action(action, fmt=self.fmt, finish_token=self.finish_token, clamp=self.clamp,
                             strict=self.strict)
 
-    def action_space(self) -> spaces.Text:
-        return spaces.Text(self.max_text_length, min_length=0, charset=TEXT_CHARSET)
-
-    def observe(self, e: Episode) -> dict[str, Any]:
-        arrays = observation_arrays(e)
-        obs: dict[str, Any] = {
-            "image": arrays["image"],
-            "instruction": as_text_observation(e.instruction, self.max_text_length),
-        }
-        if self.include_source:
-            obs["source"] = arrays["source"]
-        return obs
+    def observe(self, e: Episode) -> Observation:
+        return observe(e, self.max_text_length, self.include_source)
 
     def row(
         self, options: Mapping[str, Any] | None, rng: np.random.Generator
-    ) -> tuple[Mapping[str, Any], int | None]:
-        options = dict(options or {})
-        unknown = set(options) - {"row", "index"}
-        if unknown:
-            raise EnvConfigError(f"reset options accept 'row' or 'index', got unknown keys {sorted(unknown)}")
-        if "row" in options:
-            return options["row"], None
-        if self.dataset is None:
-            raise EnvConfigError("reset needs options={'row': {...}} (or a dataset given to the environment)")
-        if "index" in options:
-            i = int(options["index"])
-            if not 0 <= i < len(self.dataset):
-                raise EnvConfigError(
-                    f"reset index {i} is out of range for a dataset of {len(self.dataset)} rows"
-                )
-        else:
-            i = int(rng.integers(len(self.dataset)))
-        return self.dataset[i], i
+    ) -> tuple[Mapping[str, object], int | None]:
+        return row_for_reset(options, self.dataset, rng)
 
 
 def _step_many(
-    cfg: _RetouchConfig, episodes: Sequence[Episode], actions: Sequence[Any]
+    cfg: _RetouchConfig, episodes: Sequence[Episode], actions: Sequence[Action]
 ) -> list[tuple[float, bool, bool, dict[str, Any]]]:
     """Advance several episodes by one action each: one engine call, one reward call."""
     parsed = [cfg.parse(a) for a in actions]
@@ -270,20 +242,19 @@ class RetouchEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 2}
 
-    def __init__(self, dataset: Sequence[Mapping[str, Any]] | None = None, *, render_mode: str | None = None,
+    def __init__(self, dataset: Sequence[Mapping[str, object]] | None = None, *, render_mode: str | None = None,
                  **settings: Unpack[RetouchSettings]) -> None:
         self.cfg = _RetouchConfig(dataset, **settings)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise EnvConfigError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         self.render_mode = render_mode
-        self.observation_space = self.cfg.observation_space()
-        self.action_space = self.cfg.action_space()
+        self.observation_space, self.action_space = self.cfg.build_spaces()
         self.episode: Episode | None = None
 
     # -- gymnasium API ---------------------------------------------------------------------------------
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
+    ) -> tuple[Observation, dict[str, Any]]:
         super().reset(seed=seed)
         row, index = self.cfg.row(options, self.np_random)
         ep_seed = int(self.np_random.integers(2**31 - 1))
@@ -295,7 +266,7 @@ class RetouchEnv(gym.Env):
             info["score"] = s.score
         return self.cfg.observe(self.episode), info
 
-    def step(self, action: Any) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
+    def step(self, action: Action) -> tuple[Observation, float, bool, bool, dict[str, Any]]:
         e = self._require_episode()
         if e.done:
             raise EnvConfigError("step() called after the episode ended; call reset() first")
@@ -319,7 +290,7 @@ class RetouchEnv(gym.Env):
         return self._require_episode().current
 
     @property
-    def applied_programs(self) -> list[Any]:
+    def applied_programs(self) -> list[EditProgram]:
         """EditPrograms applied so far this episode, in order."""
         return list(self._require_episode().programs)
 
@@ -341,14 +312,13 @@ class VectorRetouchEnv(VectorEnv):
 
     metadata = {"render_modes": ["rgb_array"], "autoreset_mode": AutoresetMode.NEXT_STEP}
 
-    def __init__(self, num_envs: int, dataset: Sequence[Mapping[str, Any]] | None = None,
+    def __init__(self, num_envs: int, dataset: Sequence[Mapping[str, object]] | None = None,
                  **settings: Unpack[RetouchSettings]) -> None:
         if int(num_envs) < 1:
             raise EnvConfigError(f"num_envs must be >= 1, got {num_envs}")
         self.cfg = _RetouchConfig(dataset, **settings)
         self.num_envs = int(num_envs)
-        self.single_observation_space = self.cfg.observation_space()
-        self.single_action_space = self.cfg.action_space()
+        self.single_observation_space, self.single_action_space = self.cfg.build_spaces()
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.render_mode = None
@@ -356,7 +326,7 @@ class VectorRetouchEnv(VectorEnv):
         self._rngs = [np.random.default_rng() for _ in range(self.num_envs)]
         self._needs_reset = np.zeros(self.num_envs, dtype=bool)
 
-    def _reset_one(self, i: int, row: Mapping[str, Any] | None) -> dict[str, Any]:
+    def _reset_one(self, i: int, row: Mapping[str, object] | None) -> dict[str, Any]:
         if row is None:
             row, index = self.cfg.row(None, self._rngs[i])
         else:
@@ -365,9 +335,9 @@ class VectorRetouchEnv(VectorEnv):
         self.episodes[i] = episode_from_row(row, self.cfg.image_size, seed=ep_seed, row_index=index)
         return {"row_index": -1 if index is None else index, "step": 0}
 
-    def _observe(self) -> dict[str, Any]:
+    def _observe(self) -> dict[str, np.ndarray | tuple[str, ...]]:
         obs = [self.cfg.observe(e) for e in self.episodes]  # type: ignore[arg-type]
-        batched: dict[str, Any] = {
+        batched: dict[str, np.ndarray | tuple[str, ...]] = {
             "image": np.stack([o["image"] for o in obs]),
             "instruction": tuple(o["instruction"] for o in obs),
         }
@@ -383,7 +353,7 @@ class VectorRetouchEnv(VectorEnv):
 
     def reset(
         self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
+    ) -> tuple[dict[str, np.ndarray | tuple[str, ...]], dict[str, Any]]:
         super().reset(seed=seed if isinstance(seed, int) or seed is None else None)
         if isinstance(seed, int):
             seeds: list[int | None] = [seed + i for i in range(self.num_envs)]
@@ -409,7 +379,8 @@ class VectorRetouchEnv(VectorEnv):
         self._needs_reset[:] = False
         return self._observe(), infos
 
-    def step(self, actions: Sequence[Any]) -> tuple[dict[str, Any], np.ndarray, np.ndarray, np.ndarray, dict]:
+    def step(self, actions: Sequence[Action]
+             ) -> tuple[dict[str, np.ndarray | tuple[str, ...]], np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         if any(e is None for e in self.episodes):
             raise EnvConfigError("call reset() before step()")
         actions = list(actions)

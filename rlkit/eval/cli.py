@@ -6,8 +6,18 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.table import Table
+
+from rlkit.eval.agents_cli import register_agents
+from rlkit.eval.compare import compare_results
+from rlkit.eval.fivek import load_fivek, make_synthetic_fivek
+from rlkit.eval.policy import System, load_system
+from rlkit.eval.retouch import load_retouch_samples, run_retouch
+from rlkit.metrics import LPIPSUnavailable, load_lpips
+from rlkit.rewards import OpenAIBackend, TransformersBackend
 from rlkit.testing import resolve_model_name  # an entry point: `tiny:` names are built on demand
 
 __all__ = ["register", "main"]
@@ -20,9 +30,7 @@ def _resolve(spec: str) -> str:
     return f"{name}{eq}{rest}" if eq else rest
 
 
-def _systems(args: argparse.Namespace) -> list[Any]:
-    from rlkit.eval.policy import load_system
-
+def _systems(args: argparse.Namespace) -> list[System]:
     specs = [b for b in (args.baselines or "").split(",") if b] + list(args.policy or [])
     if not specs:
         raise SystemExit("error: nothing to evaluate: give --policy and/or --baselines")
@@ -31,11 +39,9 @@ def _systems(args: argparse.Namespace) -> list[Any]:
     return [load_system(_resolve(s), **kw) for s in specs]
 
 
-def _judge(args: argparse.Namespace) -> Any:
+def _judge(args: argparse.Namespace) -> OpenAIBackend | TransformersBackend | None:
     if not args.judge:
         return None
-    from rlkit.rewards import OpenAIBackend, TransformersBackend
-
     if args.judge_url:
         return OpenAIBackend(args.judge_url, args.judge, timeout=args.deadline, max_tokens=args.judge_max_new_tokens,
                              api_key=args.api_key)
@@ -43,9 +49,6 @@ def _judge(args: argparse.Namespace) -> Any:
 
 
 def _print_report(out: Path) -> None:
-    from rich.console import Console
-    from rich.markdown import Markdown
-
     report = out / "report.md"
     if report.is_file():
         Console().print(Markdown(report.read_text(encoding="utf-8").split("![")[0]))
@@ -53,8 +56,6 @@ def _print_report(out: Path) -> None:
 
 
 def _cmd_retoucheval(args: argparse.Namespace) -> int:
-    from rlkit.eval.retouch import load_retouch_samples, run_retouch
-
     splits = args.splits.split(",") if args.splits else None
     samples = load_retouch_samples(args.data, splits=splits, limit=args.limit)
     systems = _systems(args)
@@ -66,10 +67,6 @@ def _cmd_retoucheval(args: argparse.Namespace) -> int:
 
 
 def _cmd_fivek(args: argparse.Namespace) -> int:
-    from rlkit.eval.fivek import load_fivek, make_synthetic_fivek
-    from rlkit.eval.retouch import run_retouch
-    from rlkit.metrics.lpips import LPIPSUnavailable, load_lpips
-
     root = args.data
     if args.synthetic:
         root = make_synthetic_fivek(Path(args.out) / "synthetic_fivek", args.synthetic, seed=args.seed)
@@ -96,11 +93,6 @@ def _cmd_fivek(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.table import Table
-
-    from rlkit.eval.compare import compare_results
-
     metrics = args.metrics.split(",") if args.metrics else None
     diffs = compare_results(args.a, args.b, metrics=metrics, n_resamples=args.resamples,
                             confidence=args.confidence, seed=args.seed)
@@ -130,7 +122,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-resume", action="store_true", help="discard finished samples in --out and start over")
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``rlkit eval {retoucheval,fivek,saliency,reasoning,compare}``."""
     p = subparsers.add_parser("eval", help="run a benchmark suite on policies and baselines; compare results",
                               description="Benchmark harness (rlkit.eval): RetouchEval-style, MIT-Adobe5K-style and "
@@ -155,8 +147,6 @@ def register(subparsers: Any) -> None:
     s.add_argument("--lpips-trunk", default=None, help="trunk checkpoint path or org/name:file (default: torch hub cache)")
     _common(s)
     s.set_defaults(func=_cmd_fivek)
-
-    from rlkit.eval.agents_cli import register_agents
 
     register_agents(sub)
 

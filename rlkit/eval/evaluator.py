@@ -15,9 +15,12 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+import torch
 from PIL import Image
 
 from rlkit.data import MOS_DIMENSIONS, EditFHFRecord, open_image
+from rlkit.eval.report import Column, markdown_table, write_results
+from rlkit.eval.runner import run_suite
 from rlkit.metrics import editrefiner_overall, krcc, plcc, psnr, srcc, ssim
 from rlkit.ops import to_tensor
 
@@ -63,7 +66,8 @@ def samples_from_editfhf(records: Sequence[EditFHFRecord]) -> list[MOSSample]:
 class FullReferenceEvaluator:
     """One full-reference similarity of edited vs source, mapped to [0, 100], for all three dimensions."""
 
-    def __init__(self, metric: str = "ssim", *, lpips: Callable | None = None) -> None:
+    def __init__(self, metric: str = "ssim", *, lpips: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+                 ) -> None:
         if metric not in ("ssim", "psnr", "lpips"):
             raise ValueError(f"FullReferenceEvaluator: metric must be ssim, psnr or lpips, got {metric!r}")
         if metric == "lpips" and lpips is None:
@@ -96,7 +100,7 @@ class EvaluatorSuite:
     def sample_ids(self) -> list[str]:
         return [s.id for s in self.samples]
 
-    def evaluate(self, evaluator: Any, indices: Sequence[int]) -> list[dict[str, Any]]:
+    def evaluate(self, evaluator: Evaluator, indices: Sequence[int]) -> list[dict[str, Any]]:
         batch = [self.samples[i] for i in indices]
         pred = np.asarray(evaluator.score([s.source for s in batch], [s.edited for s in batch],
                                           [s.instruction for s in batch]), dtype=np.float64)
@@ -123,12 +127,9 @@ def correlations(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, float
     return out
 
 
-def run_evaluator(samples: Sequence[MOSSample], evaluators: Sequence[Any], output_dir: str | Path, *,
+def run_evaluator(samples: Sequence[MOSSample], evaluators: Sequence[Evaluator], output_dir: str | Path, *,
                   batch_size: int = 8, resume: bool = True, progress: bool = True) -> dict[str, Any] | None:
     """Run the evaluator suite; results.json and report.md (Table 4 shape). Returns the correlations."""
-    from rlkit.eval.report import Column, markdown_table, write_results
-    from rlkit.eval.runner import run_suite
-
     records = run_suite(EvaluatorSuite(samples), evaluators, output_dir, batch_size=batch_size, resume=resume,
                         progress=progress)
     if records is None:

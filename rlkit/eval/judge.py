@@ -14,11 +14,22 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
-from rlkit.rewards import GenerativeRewardModel, GRMTemplate, parse_grm_output
+from PIL import Image
 
-__all__ = ["VIEScoreJudge", "SC_TEMPLATE", "PQ_TEMPLATE", "JudgeScore"]
+from rlkit.rewards import (
+    GenerativeRewardModel,
+    GRMTemplate,
+    OpenAIBackend,
+    TransformersBackend,
+    parse_grm_output,
+)
+
+if TYPE_CHECKING:
+    from rlkit.rewards.grm import GRMBackend
+
+__all__ = ["VIEScoreJudge", "SC_TEMPLATE", "PQ_TEMPLATE", "JudgeScore", "Judge"]
 
 _SYSTEM = ("You are a professional digital artist and photo retoucher. You evaluate the results of image "
            "edits objectively and answer in the requested format.")
@@ -52,13 +63,14 @@ class JudgeScore:
 class VIEScoreJudge:
     """SC and PQ for batches of (instruction, source, edited) through a GRM backend."""
 
-    def __init__(self, judge: GenerativeRewardModel | Any, *, name: str = "judge") -> None:
+    def __init__(self, judge: GenerativeRewardModel | GRMBackend, *, name: str = "judge") -> None:
         backend = judge.backend if isinstance(judge, GenerativeRewardModel) else judge
         if not hasattr(backend, "agenerate"):
             raise TypeError(f"VIEScoreJudge: {judge!r} is neither a GenerativeRewardModel nor a GRM backend")
         self.backend, self.name = backend, name
 
-    def score(self, instructions: Sequence[str], sources: Sequence[Any], edited: Sequence[Any]) -> list[JudgeScore]:
+    def score(self, instructions: Sequence[str], sources: Sequence[Image.Image], edited: Sequence[Image.Image]
+              ) -> list[JudgeScore]:
         """One :class:`JudgeScore` per edit (two judge requests each: SC, then PQ)."""
         n = len(edited)
         if not len(instructions) == len(sources) == n:
@@ -82,3 +94,7 @@ class VIEScoreJudge:
                     errors.append(f"{what}: unparseable answer ({p.reason}): {' '.join(rep.text.split())[:80]!r}")
             out.append(JudgeScore(vals[0], vals[1], errors))
         return out
+
+
+#: what the retouching suites take as a judge: a VIEScoreJudge, a GRM, or a GRM backend
+Judge = VIEScoreJudge | GenerativeRewardModel | OpenAIBackend | TransformersBackend

@@ -18,14 +18,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from PIL import Image
 
+from rlkit.eval.evaluator import Evaluator
+from rlkit.eval.report import mean_of, write_results
+from rlkit.eval.runner import run_suite
 from rlkit.metrics import editrefiner_overall
 
-__all__ = ["LoopSample", "LoopSuite", "run_loop", "trace_field", "overall_score"]
+__all__ = ["LoopSample", "LoopSuite", "RefinementLoop", "run_loop", "trace_field", "overall_score"]
+
+
+class RefinementLoop(Protocol):
+    """What the suite runs: ``name`` and ``run(image, ...) -> trace`` (the trace fields are listed above)."""
+
+    name: str
+
+    def run(self, image: Image.Image, *, source: Image.Image | None = None, instruction: str | None = None,
+            prompt: str | None = None, max_turns: int = 4) -> object: ...
 
 
 @dataclass
@@ -39,14 +51,14 @@ class LoopSample:
     prompt: str | None = None
 
 
-def trace_field(trace: Any, name: str, default: Any = None) -> Any:
+def trace_field(trace: object, name: str, default: object = None) -> Any:
     """``trace.name`` or ``trace[name]``."""
     if isinstance(trace, dict):
         return trace.get(name, default)
     return getattr(trace, name, default)
 
 
-def overall_score(s: Any) -> float:
+def overall_score(s: float | Sequence[float] | np.ndarray) -> float:
     """A per-turn score as one number (see module doc)."""
     a = np.asarray(s, dtype=np.float64).ravel()
     if a.size == 1:
@@ -61,13 +73,13 @@ class LoopSuite:
 
     name = "loop"
 
-    def __init__(self, samples: Sequence[LoopSample], *, max_turns: int = 4, scorer: Any = None) -> None:
+    def __init__(self, samples: Sequence[LoopSample], *, max_turns: int = 4, scorer: Evaluator | None = None) -> None:
         self.samples, self.max_turns, self.scorer = list(samples), max_turns, scorer
 
     def sample_ids(self) -> list[str]:
         return [s.id for s in self.samples]
 
-    def evaluate(self, loop: Any, indices: Sequence[int]) -> list[dict[str, Any]]:
+    def evaluate(self, loop: RefinementLoop, indices: Sequence[int]) -> list[dict[str, Any]]:
         recs = []
         for i in indices:
             s = self.samples[i]
@@ -95,13 +107,10 @@ class LoopSuite:
         return recs
 
 
-def run_loop(samples: Sequence[LoopSample], loops: Sequence[Any], output_dir: str | Path, *, max_turns: int = 4,
-             scorer: Any = None, batch_size: int = 4, resume: bool = True, progress: bool = True
+def run_loop(samples: Sequence[LoopSample], loops: Sequence[RefinementLoop], output_dir: str | Path, *,
+             max_turns: int = 4, scorer: Evaluator | None = None, batch_size: int = 4, resume: bool = True, progress: bool = True
              ) -> list[dict[str, Any]] | None:
     """Run the loop suite; results.json and report.md (Table 5 shape: rows = turns, columns = loops)."""
-    from rlkit.eval.report import mean_of, write_results
-    from rlkit.eval.runner import run_suite
-
     records = run_suite(LoopSuite(samples, max_turns=max_turns, scorer=scorer), loops, output_dir,
                         batch_size=batch_size, resume=resume, progress=progress)
     if records is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib.util
 import io
 import json
 import logging
@@ -19,11 +20,22 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+import torch
+from peft import PeftModel
 from PIL import Image
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoModelForImageTextToText,
+    AutoProcessor,
+    AutoTokenizer,
+    ProcessorMixin,
+)
 
 from rlkit.ops import PARAM_SPECS, EditProgram, render_program
 from rlkit.policies import RETOUCHER_SYSTEM_PROMPT, load_processor, retoucher_prompt
@@ -128,10 +140,7 @@ class TransformersPolicy:
 
     def __init__(self, path: str | Path, *, name: str | None = None, batch_size: int = 8,
                  max_new_tokens: int = 256, temperature: float = 0.0, device: str | None = None,
-                 dtype: Any = None, system_prompt: str | None = None) -> None:
-        import torch
-        from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoTokenizer
-
+                 dtype: torch.dtype | str | None = None, system_prompt: str | None = None) -> None:
         p = Path(path)
         self.path = str(path)
         self.name = name or (p.name if p.name else str(path))
@@ -144,8 +153,6 @@ class TransformersPolicy:
         kwargs = {"dtype": dtype} if dtype is not None else {}
         model = auto.from_pretrained(base, **kwargs)
         if p.is_dir() and _is_adapter(p):
-            from peft import PeftModel
-
             model = PeftModel.from_pretrained(model, self.path).merge_and_unload()
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model = model.to(self.device).eval()
@@ -157,8 +164,6 @@ class TransformersPolicy:
         self.system_prompt = system_prompt
 
     def generate(self, tasks: Sequence[Task]) -> list[str]:
-        import torch
-
         tok = getattr(self.processor, "tokenizer", self.processor)
         out: list[str] = []
         old = tok.padding_side
@@ -189,19 +194,14 @@ class TransformersPolicy:
         return out
 
 
-def _hub_processor(model_id: str) -> Any:
-    from transformers import AutoProcessor  # GPU machines have torchvision: the full processor loads there
-
+def _hub_processor(model_id: str) -> ProcessorMixin:
+    # GPU machines have torchvision: the full processor loads there
     return AutoProcessor.from_pretrained(model_id)
 
 
 # ---------------------------------------------------------------------------------------------- vLLM
 def vllm_usable() -> tuple[bool, str]:
     """(usable, why not): vLLM generation needs the ``vllm`` package and a CUDA device."""
-    import importlib.util
-
-    import torch
-
     if importlib.util.find_spec("vllm") is None:
         return False, "vllm is not installed (pip install 'rlkit[vllm]' on a CUDA machine)"
     if not torch.cuda.is_available():
@@ -313,8 +313,6 @@ class OpenAIPolicy:
             return ""
 
     def generate(self, tasks: Sequence[Task]) -> list[str]:
-        from concurrent.futures import ThreadPoolExecutor
-
         if not tasks:
             return []
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(tasks))) as pool:

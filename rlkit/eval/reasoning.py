@@ -20,8 +20,10 @@ from typing import Any, Protocol, runtime_checkable
 
 from PIL import Image
 
-from rlkit.data import BlemishRecord, EditFHFRecord
-from rlkit.metrics import meteor, normalize_label, rouge_l
+from rlkit.data import BlemishRecord, EditFHFRecord, open_image
+from rlkit.eval.report import Column, markdown_table, summarize, write_results
+from rlkit.eval.runner import run_suite
+from rlkit.metrics import SentenceSimilarity, Word2VecSimilarity, meteor, normalize_label, rouge_l
 from rlkit.policies import Diagnosis, parse_diagnosis
 from rlkit.rewards import match_diagnoses
 
@@ -52,10 +54,9 @@ class ReasoningSample:
         return [d.bbox for d in self.reference if d.bbox is not None]
 
 
-def samples_from_records(records: Sequence[Any], *, kind: str = "artifact") -> list[ReasoningSample]:
+def samples_from_records(records: Sequence[BlemishRecord | EditFHFRecord], *, kind: str = "artifact"
+                         ) -> list[ReasoningSample]:
     """GenBlemish records (categories + descriptions at disks) or EditFHF records (``kind``: artifact/failure)."""
-    from rlkit.data import open_image
-
     out = []
     for k, r in enumerate(records):
         rid = getattr(r, "id", "") or f"sample-{k}"
@@ -112,20 +113,17 @@ class MajorityReasoner:
 class TextMetrics:
     """The description metrics with their optional resources; ``unavailable`` says what is missing and why."""
 
-    def __init__(self, *, word2vec: str | Path | None = None, sentence_model: Any = "default") -> None:
+    def __init__(self, *, word2vec: str | Path | None = None,
+                 sentence_model: SentenceSimilarity | str | None = "default") -> None:
         self.unavailable: dict[str, str] = {}
         self.w2v = None
         if word2vec is not None:
-            from rlkit.metrics.word2vec import Word2VecSimilarity
-
             self.w2v = Word2VecSimilarity(word2vec)
         else:
             self.unavailable["word2vec"] = "no Word2Vec vectors given (--word2vec PATH: gensim KeyedVectors)"
         self.st = None
         if sentence_model is not None:
             try:
-                from rlkit.metrics import SentenceSimilarity
-
                 self.st = SentenceSimilarity() if sentence_model == "default" else sentence_model
                 self.st(["a"], ["a"])
             except Exception as exc:  # noqa: BLE001 - optional model: reported as unavailable
@@ -160,7 +158,7 @@ class ReasoningSuite:
     def sample_ids(self) -> list[str]:
         return [s.id for s in self.samples]
 
-    def evaluate(self, reasoner: Any, indices: Sequence[int]) -> list[dict[str, Any]]:
+    def evaluate(self, reasoner: Reasoner, indices: Sequence[int]) -> list[dict[str, Any]]:
         batch = [self.samples[i] for i in indices]
         texts = reasoner.diagnose(batch)
         recs = []
@@ -180,13 +178,10 @@ class ReasoningSuite:
         return recs
 
 
-def run_reasoning(samples: Sequence[ReasoningSample], reasoners: Sequence[Any], output_dir: str | Path, *,
+def run_reasoning(samples: Sequence[ReasoningSample], reasoners: Sequence[Reasoner], output_dir: str | Path, *,
                   metrics: TextMetrics | None = None, batch_size: int = 8, resume: bool = True,
                   progress: bool = True) -> list[dict[str, Any]] | None:
     """Run the reasoning suite; results.json and report.md (Table 4 shape)."""
-    from rlkit.eval.report import Column, markdown_table, summarize, write_results
-    from rlkit.eval.runner import run_suite
-
     metrics = metrics or TextMetrics()
     suite = ReasoningSuite(samples, metrics)
     records = run_suite(suite, reasoners, output_dir, batch_size=batch_size, resume=resume, progress=progress)

@@ -11,8 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+
+matplotlib.use("Agg")  # charts are written to files; no display is needed (or present on a training node)
 
 __all__ = ["Column", "mean_of", "summarize", "markdown_table", "write_results", "read_results", "save_grid",
            "save_bar_chart", "RETOUCHEVAL_COLUMNS", "FIVEK_COLUMNS", "retouch_report"]
@@ -34,7 +38,7 @@ FIVEK_COLUMNS = (Column("ssim", "SSIM ↑", True, "{:.4f}"), Column("lpips", "LP
                  Column("psnr", "PSNR ↑", True, "{:.2f}"))
 
 
-def _finite(v: Any) -> bool:
+def _finite(v: object) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
@@ -102,7 +106,7 @@ def markdown_table(rows: Sequence[tuple[str, dict[str, Any]]], columns: Sequence
     return "\n".join(lines)
 
 
-def _clean(v: Any) -> Any:
+def _clean(v: object) -> object:
     if isinstance(v, float) and not math.isfinite(v):
         return None if math.isnan(v) else ("inf" if v > 0 else "-inf")
     if isinstance(v, dict):
@@ -171,11 +175,6 @@ def save_grid(path: str | Path, rows: Sequence[tuple[str, Sequence[tuple[str, Im
 def save_bar_chart(path: str | Path, summary: dict[str, dict[str, Any]], metrics: Sequence[Column], *,
                    title: str = "") -> Path:
     """Grouped bars: one panel per metric, one bar per system (its mean over all samples)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     systems = list(summary)
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3.2), squeeze=False)
     for ax, c in zip(axes[0], metrics):

@@ -15,16 +15,20 @@ same for the unedited photo (``l1_input - l1`` is the improvement: 0 for the ide
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import datasets
+import torch
 from PIL import Image
 
-from rlkit.data import RETOUCHEVAL_SPLITS, RetouchRecord, load_retouch, open_image
-from rlkit.eval.judge import VIEScoreJudge
-from rlkit.eval.policy import Task
+from rlkit.data import RETOUCHEVAL_SPLITS, RetouchRecord, dataset_to_records, load_retouch, open_image
+from rlkit.eval.judge import Judge, VIEScoreJudge
+from rlkit.eval.policy import System, Task
+from rlkit.eval.report import FIVEK_COLUMNS, RETOUCHEVAL_COLUMNS, retouch_report
+from rlkit.eval.runner import run_suite
 from rlkit.metrics import l1, l2, psnr, ssim, viescore_overall
 from rlkit.ops import EditProgram, apply_program, parse_program, render_program, to_pil, to_tensor
 
@@ -60,10 +64,6 @@ def load_retouch_samples(path: str | Path, *, splits: Sequence[str] | None = Non
         raise FileNotFoundError(f"benchmark {p} does not exist")
     records: list[RetouchRecord] = []
     if (p / "dataset_dict.json").is_file() or (p / "dataset_info.json").is_file():
-        import datasets
-
-        from rlkit.data import dataset_to_records
-
         ds = datasets.load_from_disk(str(p))
         parts = dict(ds.items()) if hasattr(ds, "keys") else {"": ds}
         for name, part in parts.items():
@@ -123,8 +123,9 @@ class RetouchSuite:
     """RetouchEval-style (``kind="retoucheval"``: L1, L2, judge SC/PQ/O) or MIT-Adobe5K-style (``"fivek"``:
     PSNR, SSIM, LPIPS) evaluation of retouching systems on :class:`RetouchSample` items."""
 
-    def __init__(self, samples: Sequence[RetouchSample], *, kind: str = "retoucheval", judge: Any = None,
-                 lpips: Any = None, name: str | None = None) -> None:
+    def __init__(self, samples: Sequence[RetouchSample], *, kind: str = "retoucheval", judge: Judge | None = None,
+                 lpips: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+                 name: str | None = None) -> None:
         if kind not in ("retoucheval", "fivek"):
             raise ValueError(f"RetouchSuite: kind must be 'retoucheval' or 'fivek', got {kind!r}")
         self.samples, self.kind, self.name = list(samples), kind, name or kind
@@ -134,7 +135,7 @@ class RetouchSuite:
     def sample_ids(self) -> list[str]:
         return [s.id for s in self.samples]
 
-    def evaluate(self, system: Any, indices: Sequence[int]) -> list[dict[str, Any]]:
+    def evaluate(self, system: System, indices: Sequence[int]) -> list[dict[str, Any]]:
         batch = [self.samples[i] for i in indices]
         texts = system.generate([s.task() for s in batch])
         if len(texts) != len(batch):
@@ -174,7 +175,7 @@ def _caption(rec: dict[str, Any], keys: Sequence[str]) -> str:
     return f"{prog}\n{scores}"
 
 
-def _describe(judge: Any) -> str | None:
+def _describe(judge: Judge | None) -> str | None:
     if judge is None:
         return None
     backend = getattr(judge, "backend", judge)
@@ -185,15 +186,13 @@ def _describe(judge: Any) -> str | None:
     return f"{type(backend).__name__}({path or type(model).__name__})"
 
 
-def run_retouch(samples: Sequence[RetouchSample], systems: Sequence[Any], output_dir: str | Path, *,
-                kind: str = "retoucheval", judge: Any = None, lpips: Any = None, batch_size: int = 8,
+def run_retouch(samples: Sequence[RetouchSample], systems: Sequence[System], output_dir: str | Path, *,
+                kind: str = "retoucheval", judge: Judge | None = None,
+                lpips: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None, batch_size: int = 8,
                 resume: bool = True, progress: bool = True, grid_per_split: int = 3,
                 notes: Sequence[str] = ()) -> list[dict[str, Any]] | None:
     """Evaluate systems on a retouching suite and write results.json, report.md, grid.png and bars.png in
     ``output_dir`` (main process; the records are returned there, None on the other processes)."""
-    from rlkit.eval.report import FIVEK_COLUMNS, RETOUCHEVAL_COLUMNS, retouch_report
-    from rlkit.eval.runner import run_suite
-
     suite = RetouchSuite(samples, kind=kind, judge=judge, lpips=lpips)
     records = run_suite(suite, systems, output_dir, batch_size=batch_size, resume=resume, progress=progress)
     if records is None:

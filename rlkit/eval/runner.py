@@ -15,15 +15,30 @@ import logging
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+import torch
+from accelerate import PartialState
+from accelerate.utils import gather_object
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 logger = logging.getLogger("rlkit.eval")
 
-__all__ = ["Suite", "run_suite", "load_records", "slug"]
+__all__ = ["Named", "Suite", "run_suite", "load_records", "slug"]
+
+
+class Named(Protocol):
+    """What the runner needs of a system: a ``name`` (its row in the report and its records folder)."""
+
+    name: str
+
+
+S = TypeVar("S", bound=Named, contravariant=True)
+N = TypeVar("N", bound=Named)
 
 
 @runtime_checkable
-class Suite(Protocol):
+class Suite(Protocol[S]):
     """A benchmark: ``name``, ``sample_ids()`` (stable, unique) and ``evaluate(system, indices)`` returning
     one record (a JSON-able dict) per sample index. Systems are whatever the suite evaluates."""
 
@@ -31,7 +46,7 @@ class Suite(Protocol):
 
     def sample_ids(self) -> list[str]: ...
 
-    def evaluate(self, system: Any, indices: Sequence[int]) -> list[dict[str, Any]]: ...
+    def evaluate(self, system: S, indices: Sequence[int]) -> list[dict[str, Any]]: ...
 
 
 def slug(name: str) -> str:
@@ -55,15 +70,12 @@ def load_records(folder: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _state() -> Any:
-    import torch
-    from accelerate import PartialState
-
+def _state() -> PartialState:
     # without CUDA, `accelerate launch --multi_gpu` ranks only join a (gloo) process group as CPU ranks
     return PartialState(cpu=not torch.cuda.is_available())
 
 
-def run_suite(suite: Suite, systems: Sequence[Any], output_dir: str | Path, *, batch_size: int = 8,
+def run_suite(suite: Suite[N], systems: Sequence[N], output_dir: str | Path, *, batch_size: int = 8,
               resume: bool = True, progress: bool = True) -> list[dict[str, Any]] | None:
     """Evaluate every system on every sample of ``suite``; records of all systems on the main process (None
     on the others). ``resume=False`` discards finished records of these systems first."""
@@ -88,7 +100,7 @@ def run_suite(suite: Suite, systems: Sequence[Any], output_dir: str | Path, *, b
     state.wait_for_everyone()
     batches = [list(range(i, min(i + batch_size, len(ids)))) for i in range(0, len(ids), batch_size)]
     mine_new: list[dict[str, Any]] = []
-    todo: list[tuple[Any, list[int], set[str]]] = []
+    todo: list[tuple[N, list[int], set[str]]] = []
     finished: list[dict[str, Any]] = []
     for s in systems:
         folder = root / slug(s.name)
@@ -120,8 +132,6 @@ def run_suite(suite: Suite, systems: Sequence[Any], output_dir: str | Path, *, b
         if bar is not None:
             bar[0].stop()
     if world > 1:
-        from accelerate.utils import gather_object
-
         mine_new = gather_object(mine_new)  # every rank's new records, on every rank
     if not state.is_main_process:
         return None
@@ -131,11 +141,9 @@ def run_suite(suite: Suite, systems: Sequence[Any], output_dir: str | Path, *, b
     return sorted(merged.values(), key=lambda r: (order[r["system"]], r["index"]))
 
 
-def _progress(show: bool, total: int, desc: str) -> tuple[Any, Any] | None:
+def _progress(show: bool, total: int, desc: str) -> tuple[Progress, TaskID] | None:
     if not show or total == 0:
         return None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     p = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     task = p.add_task(desc, total=total)
     p.start()

@@ -15,13 +15,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+import datasets
+import matplotlib
 import numpy as np
 import torch
 from PIL import Image
+from scipy.ndimage import gaussian_filter, uniform_filter
 from transformers import AutoConfig, AutoModel
 
 import rlkit.policies.perception  # noqa: F401 - registers the saliency nets with AutoConfig / AutoModel
-from rlkit.data import BlemishRecord, EditFHFRecord, load_blemish, load_editfhf, open_image
+from rlkit.data import (
+    BlemishRecord,
+    EditFHFRecord,
+    dataset_to_records,
+    load_blemish,
+    load_editfhf,
+    open_image,
+)
+from rlkit.eval.report import Column, markdown_table, save_grid, write_results
+from rlkit.eval.runner import run_suite
 from rlkit.metrics import SALIENCY_METRICS, saliency_metrics
 
 __all__ = ["SaliencyPredictor", "SaliencySample", "SaliencySuite", "UniformSaliency", "CentreBias",
@@ -54,7 +66,7 @@ class SaliencySample:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _samples_from(records: Sequence[Any]) -> list[SaliencySample]:
+def _samples_from(records: Sequence[BlemishRecord | EditFHFRecord]) -> list[SaliencySample]:
     out = []
     for k, r in enumerate(records):
         rid = getattr(r, "id", "") or f"sample-{k}"
@@ -75,10 +87,6 @@ def load_saliency_samples(path: str | Path, *, kind: str | None = None, limit: i
     folder (``kind`` = "blemish" or "editfhf" for JSONL; datasets are recognised by their columns)."""
     p = Path(path)
     if (p / "dataset_info.json").is_file() or (p / "dataset_dict.json").is_file():
-        import datasets
-
-        from rlkit.data import dataset_to_records
-
         ds = datasets.load_from_disk(str(p))
         if hasattr(ds, "keys"):
             ds = ds["test"] if "test" in ds else next(iter(ds.values()))
@@ -104,7 +112,7 @@ class UniformSaliency:
     def __init__(self, map_names: Sequence[str] = ("saliency",), name: str = "uniform") -> None:
         self.map_names, self.name = _names(map_names), name
 
-    def predict_maps(self, images: Sequence[Image.Image], **_: Any) -> dict[str, np.ndarray]:
+    def predict_maps(self, images: Sequence[Image.Image], **_: object) -> dict[str, np.ndarray]:
         w, h = images[0].size
         return {m: np.full((len(images), h, w), 0.5, np.float32) for m in self.map_names}
 
@@ -115,7 +123,7 @@ class CentreBias:
     def __init__(self, map_names: Sequence[str] = ("saliency",), frac: float = 0.25, name: str = "centre bias") -> None:
         self.map_names, self.frac, self.name = _names(map_names), frac, name
 
-    def predict_maps(self, images: Sequence[Image.Image], **_: Any) -> dict[str, np.ndarray]:
+    def predict_maps(self, images: Sequence[Image.Image], **_: object) -> dict[str, np.ndarray]:
         w, h = images[0].size
         s = self.frac * min(h, w)
         g = np.exp(-(((np.arange(h) - (h - 1) / 2)[:, None] ** 2 + (np.arange(w) - (w - 1) / 2)[None] ** 2)
@@ -129,8 +137,6 @@ def spectral_residual(image: Image.Image, *, width: int = 64, sigma: float = 3.0
     The grey image at ``width`` px: A(f) = log |F|, P(f) = angle F, residual R = A - h_3 * A (3x3 mean
     filter), S = G_sigma * |F^-1[exp(R + iP)]|^2, resized back and min-max scaled.
     """
-    from scipy.ndimage import gaussian_filter, uniform_filter
-
     w, h = image.size
     small = image.convert("L").resize((width, max(1, round(h * width / w))), Image.BILINEAR)
     f = np.fft.fft2(np.asarray(small, dtype=np.float64) / 255.0)
@@ -149,12 +155,12 @@ class SpectralResidual:
     def __init__(self, map_names: Sequence[str] = ("saliency",), name: str = "spectral residual") -> None:
         self.map_names, self.name = _names(map_names), name
 
-    def predict_maps(self, images: Sequence[Image.Image], **_: Any) -> dict[str, np.ndarray]:
+    def predict_maps(self, images: Sequence[Image.Image], **_: object) -> dict[str, np.ndarray]:
         maps = np.stack([spectral_residual(im) for im in images])
         return {m: maps for m in self.map_names}
 
 
-def load_saliency_predictor(path: str | Path, *, untrained: bool = False, seed: int = 0) -> Any:
+def load_saliency_predictor(path: str | Path, *, untrained: bool = False, seed: int = 0) -> SaliencyPredictor:
     """A saliency net saved with ``save_pretrained`` (``transformers.AutoModel.from_pretrained(path)``); with
     ``untrained=True`` the same architecture with freshly initialised weights (the untrained-net row)."""
     if untrained:
@@ -182,7 +188,7 @@ class SaliencySuite:
     def sample_ids(self) -> list[str]:
         return [s.id for s in self.samples]
 
-    def predict(self, predictor: Any, batch: Sequence[SaliencySample]) -> list[dict[str, np.ndarray]]:
+    def predict(self, predictor: SaliencyPredictor, batch: Sequence[SaliencySample]) -> list[dict[str, np.ndarray]]:
         """Each sample's predicted maps (predicted in groups of one image size)."""
         out: list[dict[str, np.ndarray] | None] = [None] * len(batch)
         sizes = list(dict.fromkeys(s.image.size for s in batch))
@@ -209,7 +215,7 @@ class SaliencySuite:
                     out[k][m] = a
         return out  # type: ignore[return-value]
 
-    def evaluate(self, predictor: Any, indices: Sequence[int]) -> list[dict[str, Any]]:
+    def evaluate(self, predictor: SaliencyPredictor, indices: Sequence[int]) -> list[dict[str, Any]]:
         batch = [self.samples[i] for i in indices]
         preds = self.predict(predictor, batch)
         recs: list[dict[str, Any]] = [{} for _ in batch]
@@ -223,19 +229,14 @@ class SaliencySuite:
 
 
 def _overlay(gray: Image.Image, heat: np.ndarray) -> Image.Image:
-    import matplotlib
-
     rgb = (matplotlib.colormaps["jet"](np.clip(heat, 0, 1))[..., :3] * 255).astype(np.uint8)
     return Image.blend(gray.convert("RGB"), Image.fromarray(rgb), 0.5)
 
 
-def run_saliency(samples: Sequence[SaliencySample], predictors: Sequence[Any], output_dir: str | Path, *,
+def run_saliency(samples: Sequence[SaliencySample], predictors: Sequence[SaliencyPredictor], output_dir: str | Path, *,
                  batch_size: int = 8, resume: bool = True, progress: bool = True, overlays: int = 4
                  ) -> list[dict[str, Any]] | None:
     """Run the saliency suite; write results.json, report.md (Table 3 / Table 2 shape) and overlays.png."""
-    from rlkit.eval.report import Column, markdown_table, save_grid, write_results
-    from rlkit.eval.runner import run_suite
-
     suite = SaliencySuite(samples)
     records = run_suite(suite, predictors, output_dir, batch_size=batch_size, resume=resume, progress=progress)
     if records is None:

@@ -26,6 +26,8 @@ import importlib.util
 from pathlib import Path
 
 import torch
+from huggingface_hub import hf_hub_download
+from safetensors.torch import load_file
 from torch import nn
 
 __all__ = ["LPIPS", "LPIPSUnavailable", "load_lpips", "lpips_status", "TRUNK_FILES", "trunk_features"]
@@ -110,8 +112,6 @@ def _lpips_package_weights(net: str) -> Path | None:
 
 def _read_state(path: Path) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
         return load_file(str(path))
     obj = torch.load(str(path), map_location="cpu", weights_only=True)
     return obj.get("state_dict", obj) if isinstance(obj, dict) else obj
@@ -126,8 +126,6 @@ def _trunk_path(net: str, trunk_weights: str | Path | None) -> tuple[Path | None
         if ":" in spec and "/" in spec.split(":", 1)[0] and not p.exists():
             repo, fname = spec.split(":", 1)
             try:
-                from huggingface_hub import hf_hub_download
-
                 return Path(hf_hub_download(repo, fname)), ""
             except Exception as exc:  # noqa: BLE001 - offline / not cached: reported as unavailable
                 return None, f"trunk weights {spec!r} are not in the local hub cache ({type(exc).__name__})"

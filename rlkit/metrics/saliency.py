@@ -20,7 +20,9 @@ before normalising to unit sum, as MIT's ``similarity.m`` does, where pysaliency
 
 from __future__ import annotations
 
+import contextlib
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -69,11 +71,9 @@ def _blas_single_threaded():
     OpenBLAS threads dot products of > 10k elements and its threads spin-wait: on a busy CPU one 262k dot
     took 8 ms instead of 0.05 ms. Uses threadpoolctl when installed; otherwise dot products use einsum.
     """
-    import contextlib
-
     if not _BLAS:
         try:
-            from threadpoolctl import ThreadpoolController
+            from threadpoolctl import ThreadpoolController  # deferred: optional dependency (metrics extra)
 
             _BLAS.append(ThreadpoolController())
         except Exception:  # noqa: BLE001 - optional accelerator; einsum fallback below
@@ -97,7 +97,9 @@ def _jit(npix: int | None = None):
         mod = None
         if os.environ.get("RLKIT_NUMBA", "1").strip().lower() not in ("0", "false", "no", "off"):
             try:
-                from rlkit.metrics import _saliency_jit as mod
+                from rlkit.metrics import (
+                    _saliency_jit as mod,  # deferred: needs numba (optional, metrics extra)
+                )
             except Exception:  # noqa: BLE001 - optional accelerator (missing, or numba broken for this numpy)
                 mod = None
         _JIT.append(mod)
@@ -605,8 +607,6 @@ def _run(m: _Maps, want: frozenset, *, ddof: int = 1, eps: float = KLD_EPS, thre
         if nt == 1:
             work(range(n))
         else:
-            from concurrent.futures import ThreadPoolExecutor
-
             with ThreadPoolExecutor(max_workers=nt) as ex:
                 list(ex.map(work, [range(t, n, nt) for t in range(nt)]))  # strided split: equal work per thread
     _check_stats(m, st)

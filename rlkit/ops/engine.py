@@ -19,7 +19,6 @@ from __future__ import annotations
 import operator
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import torch
 
@@ -35,7 +34,7 @@ from .stages import STRUCTURAL_PARAMS, Params
 __all__ = ["apply_program", "apply_params"]
 
 
-def _check_images(images: Any, where: str = "apply_program") -> torch.Tensor:
+def _check_images(images: object, where: str = "apply_program") -> torch.Tensor:
     if not isinstance(images, torch.Tensor):
         raise TypeError(f"{where}: images must be a torch.Tensor (N,3,H,W) in [0,1], got {type(images).__name__}; "
                         "use rlkit.ops.to_tensor for PIL images or arrays")
@@ -52,7 +51,7 @@ def _check_images(images: Any, where: str = "apply_program") -> torch.Tensor:
     return images
 
 
-def _normalise_programs(programs: Any, n: int) -> list[EditProgram]:
+def _normalise_programs(programs: object, n: int) -> list[EditProgram]:
     if isinstance(programs, EditProgram):
         return [programs] * n
     if isinstance(programs, Mapping):
@@ -77,7 +76,7 @@ def _normalise_programs(programs: Any, n: int) -> list[EditProgram]:
 
 
 
-def _seed_int(v: Any, where: str) -> int:
+def _seed_int(v: object, where: str) -> int:
     """An integer seed: Python, numpy or 0-d torch integers (``operator.index``); bools and floats are refused."""
     if isinstance(v, bool) or (isinstance(v, torch.Tensor) and v.dtype == torch.bool):
         raise TypeError(f"apply_program: {where} must be an integer, got {v!r}")

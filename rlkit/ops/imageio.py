@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import torch
@@ -12,7 +11,7 @@ from PIL import Image
 __all__ = ["to_tensor", "to_pil"]
 
 
-def _one(img: Any, i: int) -> np.ndarray:
+def _one(img: object, i: int) -> np.ndarray:
     if isinstance(img, Image.Image):
         return np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
     if isinstance(img, np.ndarray):
@@ -39,10 +38,10 @@ def _one(img: Any, i: int) -> np.ndarray:
     raise TypeError(f"to_tensor: image {i} must be a PIL image or numpy array, got {type(img).__name__}")
 
 
-def to_tensor(images: Any) -> torch.Tensor:
+def to_tensor(images: Image.Image | np.ndarray | Sequence[Image.Image | np.ndarray]) -> torch.Tensor:
     """PIL image, list of PIL images, (H,W,3) / (N,H,W,3) uint8 or float array -> float32 tensor (N,3,H,W) in [0,1]."""
     if isinstance(images, np.ndarray) and images.ndim == 4:
-        items: Sequence[Any] = list(images)
+        items: Sequence[object] = list(images)
     elif isinstance(images, (Image.Image, np.ndarray)):
         items = [images]
     elif isinstance(images, Sequence) and not isinstance(images, (str, bytes)):

@@ -177,7 +177,7 @@ def _b(entry: Mapping[str, Any], *keys: str) -> bool:
     return False
 
 
-def _code(v: Any) -> str:
+def _code(v: object) -> str:
     """A mode or type code as a lower-case string; numbers (XMP import turns ``"0"`` into ``0.0``) as integers."""
     if isinstance(v, (int, float)) and not isinstance(v, bool) and float(v).is_integer():
         return str(int(v))
@@ -189,7 +189,7 @@ def _code(v: Any) -> str:
     return str(int(f)) if f.is_integer() else s
 
 
-def _numbers(s: Any, n: int, where: str) -> list[float]:
+def _numbers(s: object, n: int, where: str) -> list[float]:
     parts = s.replace(",", " ").split() if isinstance(s, str) else list(s) if isinstance(s, Sequence) else None
     if parts is None or len(parts) != n:
         raise ProgramError(f"{where}: expected {n} numbers, got {s!r}")
@@ -199,7 +199,7 @@ def _numbers(s: Any, n: int, where: str) -> list[float]:
         raise ProgramError(f"{where}: expected {n} numbers, got {s!r}") from None
 
 
-def _mask_from_entry(e: Any, where: str) -> Mask:
+def _mask_from_entry(e: object, where: str) -> Mask:
     if not isinstance(e, Mapping):
         raise ProgramError(f"{where}: a correction mask must be an object, got {type(e).__name__}")
     what = str(e.get("What", ""))
@@ -237,7 +237,7 @@ def _mask_from_entry(e: Any, where: str) -> Mask:
                        "Mask/Paint, Mask/RangeMask, Mask/Image, Mask/Group")
 
 
-def _combine(entries: Any, where: str) -> CompositeMask:
+def _combine(entries: object, where: str) -> CompositeMask:
     if isinstance(entries, (str, bytes, Mapping)) or not isinstance(entries, Sequence) or not entries:
         raise ProgramError(f"{where}: 'CorrectionMasks' must be a non-empty list of masks")
     parts = []
@@ -249,7 +249,7 @@ def _combine(entries: Any, where: str) -> CompositeMask:
     return CompositeMask(tuple(parts))
 
 
-def corrections_from_lightroom(groups: Any, *, clamp: bool = False,
+def corrections_from_lightroom(groups: object, *, clamp: bool = False,
                                notes: list[ClampNote] | None = None) -> list[LocalAdjustment]:
     """Parse ``MaskGroupBasedCorrections`` into :class:`LocalAdjustment` objects."""
     if isinstance(groups, (str, bytes, Mapping)) or not isinstance(groups, Sequence):

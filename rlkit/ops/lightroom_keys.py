@@ -85,7 +85,7 @@ _NAMED_KELVIN = {"daylight": 5500.0, "cloudy": 6500.0, "shade": 7500.0, "tungste
                  "fluorescent": 3800.0, "flash": 5500.0}
 
 
-def _number(v: Any) -> float | None:
+def _number(v: object) -> float | None:
     if isinstance(v, bool):
         return None
     if isinstance(v, (int, float)):
@@ -98,12 +98,12 @@ def _number(v: Any) -> float | None:
     return None
 
 
-def is_bookkeeping(key: str, value: Any = None) -> bool:
+def is_bookkeeping(key: str, value: object = None) -> bool:
     """True for keys that never change pixels (and for modifiers of a setting that is not in effect)."""
     return key in BOOKKEEPING or key in _MODIFIERS or TABLE_KEY.fullmatch(key) is not None
 
 
-def is_neutral(key: str, value: Any) -> bool:
+def is_neutral(key: str, value: object) -> bool:
     """True when ``key`` is a setting rlkit does not model but ``value`` is its do-nothing value."""
     if key not in NEUTRAL:
         return False
@@ -166,7 +166,7 @@ def white_balance_from_lightroom(d: Mapping[str, Any]) -> WhiteBalanceEdit:
     return WhiteBalanceEdit(temperature, tint, warnings, unsupported)
 
 
-def monochrome_from_lightroom(key: str, value: Any) -> float | None:
+def monochrome_from_lightroom(key: str, value: object) -> float | None:
     """1.0 / 0.0 for ``ConvertToGrayscale`` (True / False) and ``Treatment`` ("Black & White", "Monochrome" /
     "Color"); None when the value is not one of those."""
     if key == "Treatment":
@@ -199,7 +199,7 @@ class LookResolution:
     unsupported: list[str] = field(default_factory=list)
 
 
-def profile_from_lightroom(look: Any, tables: Mapping[str, Any]) -> LookResolution:
+def profile_from_lightroom(look: object, tables: Mapping[str, Any]) -> LookResolution:
     """Resolve a ``crs:Look`` struct against the ``Table_<fingerprint>`` values in ``tables`` (the same file)."""
     if not isinstance(look, Mapping):
         return LookResolution(unsupported=[f"Look {look!r} (not a profile struct)"])

@@ -65,7 +65,7 @@ def mask_clamps(clamp: bool, notes: list[ClampNote] | None, where: str) -> Itera
         notes.extend(ClampNote(f"{where}: {w}", g, u, lo, hi) for w, g, u, lo, hi in records)
 
 
-def local_params(raw: Any, *, clamp: bool, notes: list[ClampNote] | None, where: str) -> dict[str, float]:
+def local_params(raw: object, *, clamp: bool, notes: list[ClampNote] | None, where: str) -> dict[str, float]:
     if not isinstance(raw, Mapping):
         raise ProgramError(f"{where}: 'params' must be an object of slider offsets, got {type(raw).__name__}")
     out: dict[str, float] = {}

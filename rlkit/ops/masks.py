@@ -51,7 +51,7 @@ def clamping(records: list) -> Iterator[list]:
         _CLAMPS.reset(token)
 
 
-def _num(op: str, name: str, value: Any, lo: float | None = None, hi: float | None = None) -> float:
+def _num(op: str, name: str, value: object, lo: float | None = None, hi: float | None = None) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ProgramError(f"{op}: parameter '{name}' must be a number, got {value!r}")
     v = float(value)
@@ -70,11 +70,11 @@ def _num(op: str, name: str, value: Any, lo: float | None = None, hi: float | No
     return v
 
 
-def _set(obj: Any, name: str, value: Any) -> None:
+def _set(obj: Mask, name: str, value: object) -> None:
     object.__setattr__(obj, name, value)
 
 
-def _set_invert(obj: Any, op: str) -> None:
+def _set_invert(obj: Mask, op: str) -> None:
     if not isinstance(obj.invert, bool):
         raise ProgramError(f"{op}: 'invert' must be true or false, got {obj.invert!r}")
 

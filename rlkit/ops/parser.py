@@ -20,9 +20,10 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from .errors import ProgramError
+from .lightroom import program_to_lightroom
 from .params import canonical_name
 from .program import ClampNote, EditProgram
 
@@ -73,11 +74,11 @@ class _Reject(ValueError):
     pass
 
 
-def _reject_constant(name: str) -> Any:
+def _reject_constant(name: str) -> NoReturn:
     raise _Reject(f"{name} is not a valid number")
 
 
-def _depth(obj: Any, d: int = 0) -> int:
+def _depth(obj: object, d: int = 0) -> int:
     if d > _MAX_JSON_DEPTH:
         return d
     if isinstance(obj, dict):
@@ -197,7 +198,7 @@ def _strip_fence(s: str, offset: int) -> tuple[str, int]:
     return s[lead:tail], offset + lead
 
 
-def _program_from_obj(obj: Any, pos: int, clamp: bool, problems: list[ParseProblem],
+def _program_from_obj(obj: object, pos: int, clamp: bool, problems: list[ParseProblem],
                       notes: list[ClampNote], text: str = "") -> EditProgram | None:
     """The program of a decoded JSON object; ``text`` is its source, starting at offset ``pos``."""
     if not isinstance(obj, dict):
@@ -244,7 +245,7 @@ def _program_from_obj(obj: Any, pos: int, clamp: bool, problems: list[ParseProbl
 _BACKSLASHES_QUOTE = re.compile(r'(?<!\\)\\*"')  # a quote and the run of backslashes before it
 
 
-def _key_positions(text: str, keys: list[Any], default: int) -> list[int]:
+def _key_positions(text: str, keys: list[object], default: int) -> list[int]:
     """Offset of the first occurrence of each JSON key ``"key"`` in ``text`` (which starts at offset
     ``default``), else ``default``: ``text.find`` for a few keys, one pass over the quotes for many."""
     patterns = [json.dumps(k) if isinstance(k, str) else None for k in keys]
@@ -678,8 +679,6 @@ def render_program(program: EditProgram, fmt: str, *, reasoning: str = "") -> st
         body = json.dumps(program.to_dict())
         return f"{reasoning}\n{body}" if reasoning else body
     if fmt == "jarvis":
-        from .lightroom import program_to_lightroom
-
         return f"<think>{reasoning}</think><answer>{json.dumps(program_to_lightroom(program))}</answer>"
     if fmt == "retouchiq":
         parts = [f"{k}={_num_str(v)}" for k, v in program.params.items()]

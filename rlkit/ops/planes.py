@@ -8,8 +8,7 @@ three channels in one loop.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -48,30 +47,31 @@ class Planes:
         self.p = tuple(planes)
 
     @staticmethod
-    def split(o: Any) -> tuple:
+    def split(o: Planes | torch.Tensor | float) -> tuple:
         if isinstance(o, Planes):
             return o.p
         if isinstance(o, torch.Tensor) and o.dim() >= 2 and o.shape[1] == 3:
             return o[:, 0:1], o[:, 1:2], o[:, 2:3]
         return o, o, o
 
-    def _map(self, other: Any, fn: Any) -> Planes:
+    def _map(self, other: Planes | torch.Tensor | float,
+             fn: Callable[[torch.Tensor, torch.Tensor | float], torch.Tensor]) -> Planes:
         return Planes([fn(a, b) for a, b in zip(self.p, Planes.split(other))])
 
     # method calls, not operators: dynamo cannot dispatch ``planes - tensor`` to a user class
-    def add(self, o: Any) -> Planes:
+    def add(self, o: Planes | torch.Tensor | float) -> Planes:
         return self._map(o, lambda a, b: a + b)
 
-    def sub(self, o: Any) -> Planes:
+    def sub(self, o: Planes | torch.Tensor | float) -> Planes:
         return self._map(o, lambda a, b: a - b)
 
-    def mul(self, o: Any) -> Planes:
+    def mul(self, o: Planes | torch.Tensor | float) -> Planes:
         return self._map(o, lambda a, b: a * b)
 
-    def div(self, o: Any) -> Planes:
+    def div(self, o: Planes | torch.Tensor | float) -> Planes:
         return self._map(o, lambda a, b: a / b)
 
-    def __getitem__(self, idx: Any) -> torch.Tensor:
+    def __getitem__(self, idx: object) -> torch.Tensor:
         # only the channel slices the stages use: x[:, i:i+1]
         if isinstance(idx, tuple) and len(idx) == 2 and idx[0] == slice(None) and isinstance(idx[1], slice):
             i = idx[1].start or 0
@@ -114,7 +114,8 @@ class Planes:
         return torch.stack([a[:, 0] for a in self.p], 1)
 
 
-def channels(like: Any, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> Any:
+def channels(like: Planes | torch.Tensor | None, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor
+             ) -> Planes | torch.Tensor:
     """Three per-channel values as planes when ``like`` is planar, else concatenated (N,3,...)."""
     if isinstance(like, Planes):
         return Planes(torch.broadcast_tensors(a, b, c))

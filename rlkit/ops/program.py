@@ -32,7 +32,7 @@ for _ch, _lr in CURVE_LIGHTROOM.items():
     _CURVE_ALIASES[f"tone_curve_{_ch}"] = _ch
 
 
-def validate_curve(points: Any, *, where: str = "tone curve", clamp: bool = False,
+def validate_curve(points: object, *, where: str = "tone curve", clamp: bool = False,
                    notes: list[ClampNote] | None = None) -> Curve:
     """Check a point curve: >= 2 points (x, y) in 0..255 with strictly increasing x; accepts [[x,y],..], flat
     [x0,y0,x1,y1,..] or "x, y" strings (XMP form). ``clamp=True`` clamps coordinates into 0..255 (noted)."""
@@ -259,7 +259,7 @@ class EditProgram:
         return f"EditProgram({', '.join(parts)})"
 
 
-def _is_kelvin(v: Any) -> bool:
+def _is_kelvin(v: object) -> bool:
     """A Lightroom absolute Temperature (raw files), as opposed to our incremental slider value."""
     return isinstance(v, (int, float)) and not isinstance(v, bool) and 1500 <= v <= 50000
 

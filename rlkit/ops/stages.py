@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -373,7 +372,7 @@ def saturation(lin: torch.Tensor, P: Params) -> torch.Tensor:
 _ZONES = ("shadow", "midtone", "highlight", "global")
 
 
-def _hue_vector(hue_deg: torch.Tensor, like: Any = None) -> Any:
+def _hue_vector(hue_deg: torch.Tensor, like: Planes | torch.Tensor | None = None) -> Planes | torch.Tensor:
     h = torch.deg2rad(hue_deg)
     return channels(like, torch.cos(h), torch.cos(h - 2.0943951), torch.cos(h - 4.1887902))
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 from .errors import ProgramError
 from .params import PARAM_SPECS
@@ -26,7 +25,7 @@ class ClampNote:
         return f"{self.where}: {self.given:g} clamped to {self.used:g} (range [{self.lo:g}, {self.hi:g}])"
 
 
-def as_number(where: str, value: Any) -> float:
+def as_number(where: str, value: object) -> float:
     """``value`` as a finite float (numbers, or numeric strings with an optional ``%``); else ProgramError."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         if isinstance(value, str):
@@ -49,7 +48,7 @@ def as_number(where: str, value: Any) -> float:
 ZERO_EPS = 1e-9
 
 
-def check_param(op: str, name: str, value: Any, clamp: bool, notes: list[ClampNote] | None,
+def check_param(op: str, name: str, value: object, clamp: bool, notes: list[ClampNote] | None,
                  local: bool = False) -> float:
     """``value`` for slider ``name`` checked against its range (a local offset may span the range either way);
     out of range: ProgramError, or with ``clamp`` the clamped value and a :class:`ClampNote` in ``notes``."""

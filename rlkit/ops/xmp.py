@@ -79,7 +79,7 @@ def _short(v: float) -> str:
     return str(int(v)) if float(v).is_integer() else repr(float(v))
 
 
-def _fmt(v: Any) -> str:
+def _fmt(v: object) -> str:
     if isinstance(v, bool):
         return "True" if v else "False"
     if isinstance(v, float):
@@ -178,7 +178,7 @@ def to_xmp(program: EditProgram, *, preset_name: str | None = None, raw: bool = 
     return export_xmp(program, preset_name=preset_name, raw=raw, as_shot=as_shot).text
 
 
-def _value(s: str) -> Any:
+def _value(s: str) -> bool | float | str:
     t = s.strip()
     if t in ("True", "False"):
         return t == "True"
@@ -222,7 +222,7 @@ _MASK_KEYS = {"What", "Top", "Left", "Bottom", "Right", "Angle", "Feather", "Fli
               "MaskBlendMode", "MaskInverted"}
 
 
-def _mask_tree(entries: Any) -> list[dict]:
+def _mask_tree(entries: object) -> list[dict]:
     """Every mask entry of a ``CorrectionMasks`` list, including those nested in ``Mask/Group`` ``Masks``."""
     out: list[dict] = []
     stack = list(entries) if isinstance(entries, list) else []
@@ -293,7 +293,7 @@ def _import_settings(raw: dict[str, Any]) -> XmpImport:
     return XmpImport(program, ignored, notes, unsupported + resolved, warnings)
 
 
-def _describe(v: Any) -> str:
+def _describe(v: object) -> str:
     """A short form of a setting's value for a report line."""
     if isinstance(v, list):
         return f"[{len(v)} items]"

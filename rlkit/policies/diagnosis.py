@@ -104,7 +104,7 @@ class DiagnosisParse:
         return [d.description for d in self.items]
 
 
-def _pick(obj: dict[str, Any], keys: tuple[str, ...]) -> tuple[str | None, Any]:
+def _pick(obj: dict[str, object], keys: tuple[str, ...]) -> tuple[str | None, object]:
     lower = {str(k).lower(): k for k in obj}
     for k in keys:
         if k in lower:
@@ -112,7 +112,7 @@ def _pick(obj: dict[str, Any], keys: tuple[str, ...]) -> tuple[str | None, Any]:
     return None, None
 
 
-def _bbox(value: Any) -> tuple[float, float, float, float] | None | str:
+def _bbox(value: object) -> tuple[float, float, float, float] | None | str:
     if value is None:
         return None
     if isinstance(value, (list, tuple)) and len(value) == 4:
@@ -126,7 +126,7 @@ def _bbox(value: Any) -> tuple[float, float, float, float] | None | str:
     return f"bbox must be [x1, y1, x2, y2], got {value!r}"
 
 
-def _item(obj: Any, where: str, region: str | None = None) -> tuple[Diagnosis | None, str | None]:
+def _item(obj: object, where: str, region: str | None = None) -> tuple[Diagnosis | None, str | None]:
     if not isinstance(obj, dict):
         return None, f"{where}: expected an object with flaw_type and description, got {type(obj).__name__}"
     tkey, ftype = _pick(obj, _TYPE_KEYS)

@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import torch
 from peft import PeftModel
 from transformers import (
     AutoConfig,
@@ -160,7 +161,8 @@ def load_processing_class(path: str | Path) -> ProcessorMixin | PreTrainedTokeni
     return AutoTokenizer.from_pretrained(str(p))
 
 
-def load_policy(path: str | Path, *, trainable_adapter: bool = True, dtype: Any = None) -> PreTrainedModel:
+def load_policy(path: str | Path, *, trainable_adapter: bool = True,
+                dtype: torch.dtype | str | None = None) -> PreTrainedModel:
     """Load a policy folder: a full model, or a LoRA adapter on its base (adapter trainable for more training).
 
     ``dtype`` is passed to ``from_pretrained`` (a ``torch.dtype`` or ``"auto"``).

@@ -44,7 +44,7 @@ class DatasetColumnError(KeyError):
         return str(self.args[0]) if self.args else ""
 
 
-def _get(row: Mapping[str, Any], names: Sequence[str], index: int, what: str) -> Any:
+def _get(row: Mapping[str, object], names: Sequence[str], index: int, what: str) -> object:
     for n in names:
         if n in row and row[n] is not None:
             return row[n]
@@ -67,7 +67,7 @@ def retoucher_prompt(instruction: str, *, system_prompt: str | None = RETOUCHER_
     return [*_system(system_prompt), _user(image, str(instruction))]
 
 
-def retoucher_completion(program: Any, *, fmt: str = "retouchiq", reasoning: str | None = None,
+def retoucher_completion(program: EditProgram | Mapping[str, object] | str, *, fmt: str = "retouchiq", reasoning: str | None = None,
                          where: str = "program") -> str:
     """Target text of the policy: reasoning, then the program rendered in ``fmt`` (round-trips the parser)."""
     if isinstance(program, str):
@@ -83,8 +83,8 @@ def retoucher_completion(program: Any, *, fmt: str = "retouchiq", reasoning: str
     return render_program(program, fmt, reasoning=(reasoning or "").strip())
 
 
-def retoucher_rows(rows: Sequence[Mapping[str, Any]], *, stage: str, fmt: str = "retouchiq",
-                   system_prompt: str | None = RETOUCHER_SYSTEM_PROMPT) -> list[dict[str, Any]]:
+def retoucher_rows(rows: Sequence[Mapping[str, object]], *, stage: str, fmt: str = "retouchiq",
+                   system_prompt: str | None = RETOUCHER_SYSTEM_PROMPT) -> list[dict[str, object]]:
     """SFT rows (``prompt``, ``completion``, ``image``) or GRPO rows (``prompt``, ``image`` + reward columns)."""
     if stage not in ("sft", "grpo"):
         raise ValueError(f"stage must be 'sft' or 'grpo', got {stage!r}")
@@ -92,7 +92,7 @@ def retoucher_rows(rows: Sequence[Mapping[str, Any]], *, stage: str, fmt: str = 
     for i, row in enumerate(rows):
         image = _get(row, ("image", "source_image"), i, "image")
         instruction = _get(row, ("instruction",), i, "instruction")
-        new: dict[str, Any] = {"prompt": retoucher_prompt(instruction, system_prompt=system_prompt),
+        new: dict[str, object] = {"prompt": retoucher_prompt(instruction, system_prompt=system_prompt),
                                "image": image, "instruction": str(instruction)}
         if stage == "sft":
             program = _get(row, ("program", "expert_program"), i, "expert program")
@@ -106,7 +106,7 @@ def retoucher_rows(rows: Sequence[Mapping[str, Any]], *, stage: str, fmt: str = 
     return out
 
 
-def _jsonable(v: Any) -> Any:
+def _jsonable(v: object) -> object:
     """EditPrograms become their canonical dicts so Arrow can store them."""
     return json.dumps(v.to_dict()) if isinstance(v, EditProgram) else v
 
@@ -130,7 +130,7 @@ def reasoner_prompt(boxes: Sequence[Sequence[float]] | None = None, *, prompt_te
     return [*_system(system_prompt), _user(image, "\n".join(parts))]
 
 
-def reasoner_completion(reference: Any, *, reasoning: str | None = None) -> str:
+def reasoner_completion(reference: str | Mapping[str, object] | Sequence[Mapping[str, object]], *, reasoning: str | None = None) -> str:
     """Target text: the reference flaws as the JSON list the papers use (after ``<think>`` if reasoning)."""
     if isinstance(reference, str):
         parsed = parse_diagnosis(reference)
@@ -148,9 +148,9 @@ def reasoner_completion(reference: Any, *, reasoning: str | None = None) -> str:
     return f"<think>{reasoning.strip()}</think><answer>{body}</answer>" if reasoning else body
 
 
-def reasoner_rows(rows: Sequence[Mapping[str, Any]], *, stage: str, boxes_in_prompt: bool = True,
+def reasoner_rows(rows: Sequence[Mapping[str, object]], *, stage: str, boxes_in_prompt: bool = True,
                   reference_column: str = "reference_diagnosis",
-                  system_prompt: str | None = REASONER_SYSTEM_PROMPT) -> list[dict[str, Any]]:
+                  system_prompt: str | None = REASONER_SYSTEM_PROMPT) -> list[dict[str, object]]:
     """SFT rows (``prompt``, ``completion``, ``image``) or GRPO rows (``prompt``, ``image``, the reference)."""
     if stage not in ("sft", "grpo"):
         raise ValueError(f"stage must be 'sft' or 'grpo', got {stage!r}")
@@ -160,7 +160,7 @@ def reasoner_rows(rows: Sequence[Mapping[str, Any]], *, stage: str, boxes_in_pro
         reference = _get(row, (reference_column,), i, "reference diagnosis")
         boxes = row.get("boxes") if boxes_in_prompt else None
         prompt = reasoner_prompt(boxes, prompt_text=row.get("prompt_text"), system_prompt=system_prompt)
-        new: dict[str, Any] = {"prompt": prompt, "image": image}
+        new: dict[str, object] = {"prompt": prompt, "image": image}
         if stage == "sft":
             text = reasoner_completion(reference, reasoning=row.get("reasoning"))
             new["completion"] = [{"role": "assistant", "content": [{"type": "text", "text": text}]}]

@@ -3,10 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any
+
+from PIL import Image
+
+import rlkit.rewards as R
+from rlkit.rewards import PRESETS, RewardBatch
+from rlkit.rewards.grm import (
+    GenerativeRewardModel,
+    GRMParse,
+    GRMServer,
+    OpenAIBackend,
+    TransformersBackend,
+    parse_grm_output,
+    transformers_answer_fn,
+)
 
 __all__ = ["register"]
 
@@ -14,8 +30,6 @@ _IMAGE_EXT = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    import rlkit.rewards as R
-
     print("Built-in rewards:")
     for name in ("FormatReward", "TypeAccuracyReward", "DescriptionSimilarityReward", "KeySetIoUReward",
                  "ParameterAccuracyReward", "ToneCurveReward", "ImageSimilarityReward", "RegionAgreementReward",
@@ -30,8 +44,6 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _load_rows(path: Path, image_columns: list[str]) -> list[dict[str, Any]]:
-    from PIL import Image
-
     rows = []
     with path.open() as f:
         for lineno, line in enumerate(f, 1):
@@ -57,10 +69,6 @@ def _load_rows(path: Path, image_columns: list[str]) -> list[dict[str, Any]]:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    import logging
-
-    from rlkit.rewards import PRESETS, RewardBatch
-
     if args.verbose:
         logging.basicConfig(level=logging.INFO)
     if args.preset not in PRESETS:
@@ -87,8 +95,6 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from rlkit.rewards.grm import GRMServer, transformers_answer_fn
-
     srv = GRMServer(transformers_answer_fn(args.model, max_new_tokens=args.max_new_tokens, device=args.device),
                     host=args.host, port=args.port, model_name=args.served_name)
     print(f"serving {args.model} at {srv.base_url} (Ctrl-C to stop)", flush=True)
@@ -100,18 +106,6 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_judge(args: argparse.Namespace) -> int:
-    import asyncio
-
-    from PIL import Image
-
-    from rlkit.rewards.grm import (
-        GenerativeRewardModel,
-        GRMParse,
-        OpenAIBackend,
-        TransformersBackend,
-        parse_grm_output,
-    )
-
     if args.base_url:
         backend = OpenAIBackend(args.base_url, args.model, timeout=args.timeout, max_tokens=args.max_new_tokens)
     else:
@@ -132,7 +126,7 @@ def _cmd_judge(args: argparse.Namespace) -> int:
     return 0 if parse.ok else 1
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``rlkit rewards {list,score,serve-grm,judge}``."""
     p = subparsers.add_parser("rewards", help="rewards: list, score JSONL with a preset, serve/query a GRM",
                               description="Rewards for retouching agents (rlkit.rewards).")

@@ -12,13 +12,13 @@ paired by :func:`match_diagnoses`; unpaired flaws (too many or too few predicted
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
-from rlkit.metrics.text import cpu_has_fast_bf16, resolve_dtype
-from rlkit.policies.diagnosis import Diagnosis, parse_diagnosis
+from rlkit.metrics import SentenceSimilarity, cpu_has_fast_bf16, normalize_label, resolve_dtype, rouge_l
+from rlkit.policies import Diagnosis, DiagnosisParse, parse_diagnosis
 from rlkit.rewards.batch import RewardBatch
 from rlkit.rewards.protocol import Reward, RewardResult
 
@@ -29,8 +29,6 @@ DEFAULT_REFERENCE_COLUMN = "reference_diagnosis"
 
 
 def _norm(t: str) -> str:
-    from rlkit.metrics import normalize_label
-
     return normalize_label(t)
 
 
@@ -52,8 +50,6 @@ def match_diagnoses(pred: Sequence[Diagnosis], ref: Sequence[Diagnosis]) -> list
     """
     if not pred or not ref:
         return []
-    from scipy.optimize import linear_sum_assignment
-
     if all(d.region is not None for d in pred) and all(d.region is not None for d in ref):
         where = {}
         for j, d in enumerate(ref):
@@ -76,7 +72,7 @@ def match_diagnoses(pred: Sequence[Diagnosis], ref: Sequence[Diagnosis]) -> list
     return [(int(i), int(j)) for i, j in zip(rows, cols)]
 
 
-def _to_diagnoses(value: Any, where: str) -> list[Diagnosis]:
+def _to_diagnoses(value: str | Diagnosis | Mapping[str, object] | Sequence[object], where: str) -> list[Diagnosis]:
     """A reference value (JSON text, list of dicts, dict, Diagnosis list) as a list of Diagnosis."""
     if isinstance(value, str):
         p = parse_diagnosis(value)
@@ -113,7 +109,8 @@ class _DiagnosisReward(Reward):
         self.reference_column, self.name = reference_column, name
         self.required_columns = (reference_column,)
 
-    def _pairs(self, batch: RewardBatch) -> tuple[list[Any], list[Any], list[str | None]]:
+    def _pairs(self, batch: RewardBatch
+               ) -> tuple[list[DiagnosisParse], list[list[Diagnosis] | None], list[str | None]]:
         refs = reference_diagnoses(batch, self.reference_column)
         preds = batch.diagnoses
         reasons: list[str | None] = [None] * len(batch)
@@ -176,17 +173,15 @@ class DescriptionSimilarityReward(_DiagnosisReward):
         super().__init__(reference_column, name)
         self.method, self.model_path, self.device, self.clip_negative = method, model_path, device, clip_negative
         self.dtype, self.cache_size = dtype, cache_size
-        self._sim: Any = None
+        self._sim: SentenceSimilarity | None = None
 
     @property
     def resolved_dtype(self) -> str:
         """The dtype actually used ("auto" resolved for this machine and device)."""
         return resolve_dtype(self.dtype, self.device)
 
-    def _similarity(self) -> Any:
+    def _similarity(self) -> SentenceSimilarity:
         if self._sim is None:
-            from rlkit.metrics import SentenceSimilarity
-
             self._sim = SentenceSimilarity(self.model_path, device=self.device, dtype=self.dtype,
                                            cache_size=self.cache_size)
         return self._sim
@@ -196,8 +191,6 @@ class DescriptionSimilarityReward(_DiagnosisReward):
         if not a:
             return np.zeros(0)
         if self.method == "rouge_l":
-            from rlkit.metrics import rouge_l
-
             return np.asarray(rouge_l(list(a), list(b)), dtype=np.float64)
         cos = self._similarity()(list(a), list(b))  # embeds each distinct text once, LRU-cached
         return np.maximum(cos, 0.0) if self.clip_negative else cos

@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import torch
+from PIL import Image
 
-if TYPE_CHECKING:
-    import torch
+from rlkit.ops import EditProgram, apply_program
 
-__all__ = ["as_tensor", "as_tensors", "as_pil", "render_programs"]
+__all__ = ["as_tensor", "as_tensors", "as_pil", "render_programs", "ImageLike"]
+
+#: an image a reward accepts: PIL, an HxWx3 array or a (3,H,W) / (1,3,H,W) tensor in [0, 1]
+ImageLike = Image.Image | np.ndarray | torch.Tensor
 
 
-def as_tensor(image: Any, *, where: str = "image", check: bool = True) -> torch.Tensor:
+def as_tensor(image: ImageLike, *, where: str = "image", check: bool = True) -> torch.Tensor:
     """One image (PIL, HxWx3 array, (3,H,W) or (1,3,H,W) tensor) as a float (3,H,W) tensor in [0, 1].
 
     ``check`` verifies the value range of tensors (one fused min/max pass); values outside [0, 1] raise.
     """
-    import torch
-
     if isinstance(image, torch.Tensor):
         t = image.detach()
         if t.ndim == 4 and t.shape[0] == 1:
@@ -49,11 +50,12 @@ def as_tensor(image: Any, *, where: str = "image", check: bool = True) -> torch.
     raise TypeError(f"{where}: cannot use {type(image).__name__} as an image (PIL, numpy HxWx3 or torch (3,H,W))")
 
 
-def as_tensors(images: Sequence[Any], *, what: str = "image", check: bool = True) -> list[Any]:
+def as_tensors(images: Sequence[ImageLike | None], *, what: str = "image", check: bool = True
+               ) -> list[torch.Tensor | None]:
     """:func:`as_tensor` for each image (None stays None), converting each distinct object once
     (the G completions of a GRPO group share their source and target images)."""
-    seen: dict[int, Any] = {}
-    out: list[Any] = []
+    seen: dict[int, torch.Tensor] = {}
+    out: list[torch.Tensor | None] = []
     for i, img in enumerate(images):
         if img is None:
             out.append(None)
@@ -65,10 +67,8 @@ def as_tensors(images: Sequence[Any], *, what: str = "image", check: bool = True
     return out
 
 
-def as_pil(image: Any, *, where: str = "image") -> Any:
+def as_pil(image: ImageLike, *, where: str = "image") -> Image.Image:
     """One image as an RGB ``PIL.Image`` (PIL passes through)."""
-    from PIL import Image
-
     if isinstance(image, Image.Image):
         return image.convert("RGB") if image.mode != "RGB" else image
     t = as_tensor(image, where=where)
@@ -76,18 +76,15 @@ def as_pil(image: Any, *, where: str = "image") -> Any:
     return Image.fromarray(arr)
 
 
-def render_programs(sources: Sequence[Any], programs: Sequence[Any], *, seed: int | None = 0) -> list[Any]:
+def render_programs(sources: Sequence[ImageLike | None], programs: Sequence[EditProgram | None], *,
+                    seed: int | None = 0) -> list[torch.Tensor | None]:
     """Apply ``programs[i]`` to ``sources[i]`` with ``rlkit.ops.apply_program``, batching same-size images.
 
     Returns (3,H,W) tensors; None where the program or the source is None.
     """
-    import torch
-
-    from rlkit.ops import apply_program
-
     if len(sources) != len(programs):
         raise ValueError(f"render_programs: {len(sources)} sources for {len(programs)} programs")
-    out: list[Any] = [None] * len(sources)
+    out: list[torch.Tensor | None] = [None] * len(sources)
     by_size: dict[tuple[int, int], list[tuple[int, torch.Tensor]]] = {}
     needed = [src if prog is not None else None for src, prog in zip(sources, programs)]
     for i, t in enumerate(as_tensors(needed, what="source image")):

@@ -13,15 +13,17 @@ The reference program comes from a dataset column (``target_program`` by default
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from types import MappingProxyType
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType, SimpleNamespace
+from typing import Protocol
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 from scipy.interpolate import CubicSpline
 from scipy.optimize import linear_sum_assignment
 
-from rlkit.ops import PARAM_SPECS, as_program
+from rlkit.ops import PARAM_SPECS, EditProgram, Mask, as_program
 from rlkit.rewards.batch import RewardBatch
 from rlkit.rewards.protocol import Reward, RewardResult
 
@@ -70,19 +72,25 @@ def threshold_for(name: str, thresholds: Mapping[str, float] = JARVISART_THRESHO
     return 0.2 * (spec.hi - spec.lo)
 
 
-def key_set(program: Any) -> set[str]:
+class SliderValues(Protocol):
+    """What the per-key comparisons read: slider values by canonical name (an ``EditProgram`` has them)."""
+
+    params: Mapping[str, float]
+
+
+def key_set(program: SliderValues) -> set[str]:
     """Keys a program sets: its non-default sliders plus ``tone_curve_<channel>`` per non-identity curve."""
     return set(program.params) | {f"tone_curve_{ch}" for ch in getattr(program, "curves", {})}
 
 
-def key_set_iou(pred: Any, ref: Any) -> float:
+def key_set_iou(pred: SliderValues, ref: SliderValues) -> float:
     """``|K_pred & K_ref| / |K_pred | K_ref|``; two identity programs agree (1.0)."""
     a, b = key_set(pred), key_set(ref)
     union = a | b
     return 1.0 if not union else len(a & b) / len(union)
 
 
-def parameter_accuracy(pred: Any, ref: Any, *, thresholds: Mapping[str, float] = JARVISART_THRESHOLDS,
+def parameter_accuracy(pred: SliderValues, ref: SliderValues, *, thresholds: Mapping[str, float] = JARVISART_THRESHOLDS,
                        keys: str = "union") -> tuple[float | None, dict[str, float]]:
     """Mean over keys of ``max(0, 1 - |pred_k - ref_k| / thr_k)`` (a key absent from a program takes its default).
 
@@ -103,7 +111,7 @@ def parameter_accuracy(pred: Any, ref: Any, *, thresholds: Mapping[str, float] =
     return (sum(per.values()) / len(per) if per else None), per
 
 
-def _curve_fn(points: Any) -> Any:
+def _curve_fn(points: Sequence[tuple[float, float]]) -> Callable[[np.ndarray], np.ndarray]:
     pts = sorted((float(x), float(y)) for x, y in points)
     xs = np.array([p[0] for p in pts])
     ys = np.array([p[1] for p in pts])
@@ -116,7 +124,8 @@ def _curve_fn(points: Any) -> Any:
 _IDENTITY = ((0.0, 0.0), (255.0, 255.0))
 
 
-def curve_rmse(a: Any, b: Any, *, samples: int = 500) -> float:
+def curve_rmse(a: Sequence[tuple[float, float]] | None, b: Sequence[tuple[float, float]] | None, *,
+               samples: int = 500) -> float:
     """RMSE (0-255 units) between two point curves, each a natural cubic spline through its points
     (linear for two points, flat beyond the end points), sampled at ``samples`` points over [0, 255]."""
     x = np.linspace(0.0, 255.0, samples)
@@ -124,7 +133,7 @@ def curve_rmse(a: Any, b: Any, *, samples: int = 500) -> float:
     return float(np.sqrt(np.mean((fa(x) - fb(x)) ** 2)))
 
 
-def reference_programs(batch: RewardBatch, column: str) -> list[Any]:
+def reference_programs(batch: RewardBatch, column: str) -> list[EditProgram | None]:
     """Reference ``EditProgram`` per sample from ``column`` (parsed once per batch; None stays None)."""
     return batch.cached(("reference_programs", column), lambda: [
         None if v is None else as_program(v, where=f"column {column!r}, sample {i}: reference program")
@@ -136,7 +145,8 @@ class _ProgramReward(Reward):
         self.reference_column, self.fmt, self.name = reference_column, fmt, name
         self.required_columns = (reference_column,)
 
-    def _each(self, batch: RewardBatch, fn: Any) -> RewardResult:
+    def _each(self, batch: RewardBatch,
+              fn: Callable[[EditProgram, EditProgram], tuple[float | None, str | None]]) -> RewardResult:
         refs = reference_programs(batch, self.reference_column)
         parsed = batch.parsed_programs(self.fmt)
         scores: list[float | None] = []
@@ -183,7 +193,7 @@ class ParameterAccuracyReward(_ProgramReward):
         self.thresholds, self.keys = thresholds, keys
 
     def compute(self, batch: RewardBatch) -> RewardResult:
-        def fn(p: Any, r: Any) -> tuple[float, None]:
+        def fn(p: EditProgram, r: EditProgram) -> tuple[float, None]:
             acc, _ = parameter_accuracy(p, r, thresholds=self.thresholds, keys=self.keys)
             return (1.0 if acc is None else acc), None
 
@@ -204,7 +214,7 @@ class ToneCurveReward(_ProgramReward):
         self.threshold, self.samples = float(threshold), int(samples)
 
     def compute(self, batch: RewardBatch) -> RewardResult:
-        def fn(p: Any, r: Any) -> tuple[float | None, str | None]:
+        def fn(p: EditProgram, r: EditProgram) -> tuple[float | None, str | None]:
             channels = sorted(set(p.curves) | set(r.curves))
             if not channels:
                 return None, "neither program has a tone curve"
@@ -215,14 +225,13 @@ class ToneCurveReward(_ProgramReward):
         return self._each(batch, fn)
 
 
-def _mask_map(mask: Any, image: Any) -> Any:
-    import torch
-
+def _mask_map(mask: Mask, image: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
         return mask.render(image)[0, 0].to(torch.float64)
 
 
-def local_adjustment_accuracy(pred: Any, ref: Any, *, size: int = 64, image: Any = None,
+def local_adjustment_accuracy(pred: EditProgram, ref: EditProgram, *, size: int = 64,
+                              image: torch.Tensor | None = None,
                               thresholds: Mapping[str, float] = JARVISART_THRESHOLDS) -> float | None:
     """JarvisArt-style local-adjustment agreement: masks paired by the Hungarian algorithm.
 
@@ -232,9 +241,6 @@ def local_adjustment_accuracy(pred: Any, ref: Any, *, size: int = 64, image: Any
     over the union of keys). The Hungarian pairing maximises the total; the result is the total divided
     by ``max(#pred, #ref)``. None when neither program has local adjustments.
     """
-    import torch
-    import torch.nn.functional as F
-
     if not pred.local and not ref.local:
         return None
     if not pred.local or not ref.local:
@@ -246,8 +252,6 @@ def local_adjustment_accuracy(pred: Any, ref: Any, *, size: int = 64, image: Any
                                mode="bilinear", align_corners=False)
     pm = [_mask_map(la.mask, canvas) for la in pred.local]
     rm = [_mask_map(la.mask, canvas) for la in ref.local]
-    from types import SimpleNamespace
-
     score = np.zeros((len(pm), len(rm)))
     for i, (a, la) in enumerate(zip(pm, pred.local)):
         for j, (b, lb) in enumerate(zip(rm, ref.local)):
@@ -272,7 +276,7 @@ class LocalAdjustmentReward(_ProgramReward):
         self.size, self.thresholds = size, thresholds
 
     def compute(self, batch: RewardBatch) -> RewardResult:
-        def fn(p: Any, r: Any) -> tuple[float | None, str | None]:
+        def fn(p: EditProgram, r: EditProgram) -> tuple[float | None, str | None]:
             v = local_adjustment_accuracy(p, r, size=self.size, thresholds=self.thresholds)
             return v, (None if v is not None else "neither program has local adjustments")
 

@@ -16,10 +16,13 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
+import torch
+from PIL import Image
 
+from rlkit import metrics
 from rlkit.rewards.batch import SOURCE_IMAGE_COLUMNS, RewardBatch
 from rlkit.rewards.protocol import Reward, RewardResult
 
@@ -42,7 +45,7 @@ def boxes_from_text(text: str) -> list[list[float]]:
     return out
 
 
-def boxes_to_mask(boxes: Any, height: int, width: int) -> np.ndarray:
+def boxes_to_mask(boxes: Sequence[Sequence[float]], height: int, width: int) -> np.ndarray:
     """Union of boxes as a boolean HxW mask (pixel or fractional coordinates, clipped to the image)."""
     mask = np.zeros((height, width), dtype=bool)
     boxes = [list(map(float, b)) for b in boxes]
@@ -62,7 +65,7 @@ def boxes_to_mask(boxes: Any, height: int, width: int) -> np.ndarray:
     return mask
 
 
-def _as_map(value: Any, where: str) -> np.ndarray:
+def _as_map(value: np.ndarray | torch.Tensor | Image.Image | Sequence[Sequence[float]], where: str) -> np.ndarray:
     if hasattr(value, "detach"):
         value = value.detach().cpu().numpy()
     if hasattr(value, "convert") and hasattr(value, "size"):  # PIL
@@ -76,7 +79,7 @@ def _as_map(value: Any, where: str) -> np.ndarray:
     return arr
 
 
-def _is_boxes(value: Any) -> bool:
+def _is_boxes(value: object) -> bool:
     if isinstance(value, (list, tuple)) and (not value or all(
             isinstance(b, (list, tuple)) and len(b) == 4 and all(isinstance(x, (int, float)) for x in b)
             for b in value)):
@@ -120,8 +123,6 @@ class RegionAgreementReward(Reward):
             p, r = pred > self.threshold, ref > self.threshold
             union = np.logical_or(p, r).sum()
             return 1.0 if union == 0 else float(np.logical_and(p, r).sum() / union)
-        from rlkit import metrics
-
         fix = (ref > self.threshold).astype(np.float64)
         if self.metric in ("auc_judd", "nss"):
             if fix.sum() == 0:

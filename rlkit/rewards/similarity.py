@@ -24,14 +24,13 @@ similarity of ``1 - L1`` cannot tell a null edit from a good one (both score ~0.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
+import torch
+
+from rlkit import metrics
 from rlkit.rewards.batch import OUTPUT_IMAGE_COLUMNS, SOURCE_IMAGE_COLUMNS, TARGET_IMAGE_COLUMNS, RewardBatch
 from rlkit.rewards.images import as_tensors
 from rlkit.rewards.protocol import Reward, RewardResult
-
-if TYPE_CHECKING:
-    import torch
 
 __all__ = ["ImageSimilarityReward", "ImageImprovementReward", "IMAGE_METRICS", "DISTANCE_METRICS",
            "similarity_from_metric"]
@@ -69,13 +68,9 @@ class ImageSimilarityReward(Reward):
         self.required_columns = ("|".join(TARGET_IMAGE_COLUMNS), "|".join(SOURCE_IMAGE_COLUMNS + ("output_image",)))
 
     def _metric(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        from rlkit import metrics
-
         return getattr(metrics, self.metric)(a, b)
 
     def compute(self, batch: RewardBatch) -> RewardResult:
-        import torch
-
         n = len(batch)
         targets = batch.target_images
         outputs = batch.output_images(self.fmt)
@@ -131,10 +126,6 @@ class ImageImprovementReward(Reward):
         self.required_columns = ("|".join(TARGET_IMAGE_COLUMNS), "|".join(SOURCE_IMAGE_COLUMNS))
 
     def compute(self, batch: RewardBatch) -> RewardResult:
-        import torch
-
-        from rlkit import metrics
-
         n = len(batch)
         sources, targets = batch.source_images, batch.target_images
         outputs = batch.output_images(self.fmt)

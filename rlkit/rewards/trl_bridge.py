@@ -82,7 +82,7 @@ class _SharedBatch:
             valid = sum(r.is_valid for r in batch.rollouts)
             log_metric(f"rewards/{self.stats_name}/valid_fraction", valid / len(batch))
 
-    def __getstate__(self) -> dict[str, Any]:  # picklable for multiprocessing / deepcopy
+    def __getstate__(self) -> dict[str, object]:  # picklable for multiprocessing / deepcopy
         return {"program_format": self.program_format, "executor": self.executor, "stats_name": self.stats_name}
 
     def __setstate__(self, state: dict[str, Any]) -> None:

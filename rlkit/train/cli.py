@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from rlkit.train.quickstart import QuickstartConfig, run_quickstart
+
 __all__ = ["register"]
 
 
 def _quickstart(args: argparse.Namespace) -> int:
-    from rlkit.train.quickstart import QuickstartConfig, run_quickstart
-
     overrides = {k: v for k, v in {"sft_steps": args.sft_steps, "grpo_steps": args.grpo_steps,
                                    "eval_samples": args.eval_samples}.items() if v is not None}
     if overrides.get("eval_samples", 1) > 1:

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from trl import GRPOConfig, ModelConfig, SFTConfig
+from transformers import TrainingArguments
+from trl import GRPOConfig, ModelConfig, SFTConfig, TrlParser
 
 __all__ = [
     "STAGES",
@@ -146,7 +147,7 @@ def parse_stages(stages: str | Sequence[str]) -> list[str]:
     return sorted(items, key=STAGES.index)
 
 
-def _init_value(value: Any) -> Any:
+def _init_value(value: object) -> object:
     return value.value if isinstance(value, enum.Enum) else value
 
 
@@ -159,8 +160,6 @@ def sft_config_from(grpo_args: GRPOConfig, script_args: RecipeArguments, *, outp
                     **overrides: Any) -> SFTConfig:
     """Stage-1 ``SFTConfig``: the run's Trainer settings (precision, DeepSpeed, logging, seed, ...) with the
     ``sft_*`` script overrides, so one YAML drives both stages."""
-    from transformers import TrainingArguments
-
     # Only the Trainer's own fields are shared: trl fields of the same name mean different things per trainer
     # (e.g. ``loss_type``: GRPO's "dapo" vs SFT's "nll").
     kwargs: dict[str, Any] = {}
@@ -189,8 +188,6 @@ def sft_config_from(grpo_args: GRPOConfig, script_args: RecipeArguments, *, outp
 def parse_recipe_args(script_cls: type[RecipeArguments], argv: Sequence[str] | None = None
                       ) -> tuple[RecipeArguments, GRPOConfig, RecipeModelConfig]:
     """Parse ``--config file.yaml`` plus CLI flags into (script args, GRPOConfig, model config)."""
-    from trl import TrlParser
-
     parser = TrlParser((script_cls, GRPOConfig, RecipeModelConfig))
     script_args, grpo_args, model_args = parser.parse_args_and_config(args=argv)
     parse_stages(script_args.stages)

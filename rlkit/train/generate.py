@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
+
+import torch
+from PIL import Image
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, ProcessorMixin
 
 __all__ = ["generate_texts"]
 
 
-def generate_texts(model: Any, processing_class: Any, prompts: Sequence[list[dict[str, Any]]],
-                   images: Sequence[Any] | None = None, *, num_samples: int = 1, temperature: float = 1.0,
+def generate_texts(model: PreTrainedModel, processing_class: ProcessorMixin | PreTrainedTokenizerBase,
+                   prompts: Sequence[list[dict[str, Any]]], images: Sequence[Image.Image | None] | None = None, *, num_samples: int = 1, temperature: float = 1.0,
                    max_new_tokens: int = 64, batch_size: int = 16, seed: int | None = 0,
-                   progress: Any = None) -> list[list[str]]:
+                   progress: Callable[[int], object] | None = None) -> list[list[str]]:
     """``num_samples`` completions per chat prompt (greedy when ``temperature == 0``), as text.
 
     ``images`` gives one PIL image (or None) per prompt for VLM processors. ``progress`` is an optional
     callable ``advance(n)`` called after each batch.
     """
-    import torch
-
     if images is not None and len(images) != len(prompts):
         raise ValueError(f"generate_texts: {len(images)} images for {len(prompts)} prompts")
     if num_samples < 1 or max_new_tokens < 1 or batch_size < 1:

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+from PIL import Image
+
+matplotlib.use("Agg")  # figures are written to files; no display is needed (or present on a training node)
 
 __all__ = ["reward_history", "save_reward_curve", "save_image_grid"]
 
 
-def reward_history(log_history: Sequence[Mapping[str, Any]], key: str = "reward") -> tuple[list[int], list[float]]:
+def reward_history(log_history: Sequence[Mapping[str, float]], key: str = "reward") -> tuple[list[int], list[float]]:
     """(steps, values) of ``key`` in a trainer's ``state.log_history``."""
     steps, values = [], []
     for entry in log_history:
@@ -23,11 +30,6 @@ def save_reward_curve(path: str | Path, steps: Sequence[int], rewards: Sequence[
                       hlines: Mapping[str, float] | None = None, title: str = "GRPO training reward",
                       window: int = 5) -> Path:
     """Plot per-step reward (and its moving average) with optional labelled horizontal reference lines."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     if len(steps) != len(rewards):
         raise ValueError(f"save_reward_curve: {len(steps)} steps for {len(rewards)} rewards")
     fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
@@ -43,24 +45,14 @@ def save_reward_curve(path: str | Path, steps: Sequence[int], rewards: Sequence[
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
-def save_image_grid(path: str | Path, rows: Sequence[Sequence[Any]], *, column_titles: Sequence[str],
-                    row_titles: Sequence[str] | None = None, captions: Sequence[Sequence[str]] | None = None,
+def save_image_grid(path: str | Path, rows: Sequence[Sequence[Image.Image | np.ndarray]], *,
+                    column_titles: Sequence[str], row_titles: Sequence[str] | None = None, captions: Sequence[Sequence[str]] | None = None,
                     cell: int = 128) -> Path:
     """A labelled grid of PIL images (rows x columns), each cell resized to ``cell`` pixels, with an optional
     caption under each image (e.g. the program text and its score)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     if not rows:
         raise ValueError("save_image_grid: no rows")
     ncols = len(column_titles)
@@ -86,6 +78,11 @@ def save_image_grid(path: str | Path, rows: Sequence[Sequence[Any]], *, column_t
                 ax.set_ylabel(row_titles[i], fontsize=8)
             if captions is not None:
                 ax.set_xlabel(captions[i][j], fontsize=7, family="monospace")
+    return _save(fig, path)
+
+
+def _save(fig: Figure, path: str | Path) -> Path:
+    """Lay out ``fig``, write it to ``path`` (parent folders made) and close it."""
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -14,12 +14,21 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
 from rich.table import Table
-from transformers import PrinterCallback, ProgressCallback, Trainer, TrainerCallback
+from transformers import (
+    PrinterCallback,
+    ProgressCallback,
+    Trainer,
+    TrainerCallback,
+    TrainerControl,
+    TrainerState,
+    TrainingArguments,
+)
 
 __all__ = ["TrainingProgress", "quiet_third_party", "use_rich_progress"]
 
@@ -51,7 +60,7 @@ def quiet_third_party() -> None:
         ds_logger.addFilter(_DropCpuAcceleratorNotice())
 
 
-def _fmt(value: Any) -> str:
+def _fmt(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.4g}" if math.isfinite(value) else str(value)
     return str(value)
@@ -70,16 +79,17 @@ class TrainingProgress(TrainerCallback):
         self.metrics = tuple(KEY_METRICS) + tuple(extra_metrics)
         self.console = console or Console()
         self.progress: Progress | None = None
-        self.task: Any = None
+        self.task: TaskID | None = None
         self.first: dict[str, float] = {}
         self.last: dict[str, float] = {}
 
-    def _shown(self, logs: dict[str, Any]) -> list[str]:
+    def _shown(self, logs: dict[str, float]) -> list[str]:
         names = [m for m in self.metrics if m in logs]
         names += [k for k in logs if k.endswith("valid_fraction") and k not in names]
         return names
 
-    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                       **kwargs: Any) -> None:
         if not state.is_world_process_zero:
             return
         self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -89,11 +99,13 @@ class TrainingProgress(TrainerCallback):
                                            metrics="")
         self.progress.start()
 
-    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                    **kwargs: Any) -> None:
         if self.progress is not None:
             self.progress.update(self.task, completed=state.global_step)
 
-    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+               logs: dict[str, float] | None = None, **kwargs: Any) -> None:
         if self.progress is None or not logs:
             return
         for name in self._shown(logs):
@@ -105,7 +117,8 @@ class TrainingProgress(TrainerCallback):
                           for n in self.last)
         self.progress.update(self.task, metrics=shown)
 
-    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+    def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                     **kwargs: Any) -> None:
         if self.progress is None:
             return
         self.progress.update(self.task, completed=state.global_step)

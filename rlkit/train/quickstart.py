@@ -16,17 +16,19 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from datasets import Dataset
+from peft import LoraConfig
 from PIL import Image
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, ProcessorMixin
 from trl import GRPOConfig, SFTConfig
 
 from rlkit.data import load_photo
@@ -43,6 +45,8 @@ from rlkit.train.stages import train_grpo, train_sft
 
 __all__ = ["QuickstartConfig", "QuickstartResult", "INTENTS", "build_quickstart_rows", "quickstart_reward",
            "run_quickstart"]
+
+T = TypeVar("T")
 
 # instruction -> (expert program as {param: value}, short reasoning the policy writes first)
 INTENTS: dict[str, tuple[dict[str, float], str]] = {
@@ -152,7 +156,7 @@ def _crops(photo: Image.Image, n: int, size: int, rng: random.Random) -> list[Im
 
 
 def build_quickstart_rows(photos: Sequence[str], crops_per_photo: int, *, image_size: int = 64,
-                          seed: int = 0) -> list[dict[str, Any]]:
+                          seed: int = 0) -> list[dict[str, object]]:
     """Rows ``image, instruction, target_image, program, reasoning`` (every crop x every instruction)."""
     rng = random.Random(seed)
     images = [c for name in photos for c in _crops(load_photo(name), crops_per_photo, image_size, rng)]
@@ -179,7 +183,7 @@ def _rounded(params: dict[str, float]) -> dict[str, float]:
             for k, v in params.items()}
 
 
-def _sft_rows(rows: Sequence[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
+def _sft_rows(rows: Sequence[Mapping[str, object]], seed: int) -> list[dict[str, object]]:
     """SFT targets from a timid editor: every slider of the expert program scaled by a seeded factor in
     ``TIMID_STRENGTH`` (it goes the right way, not far enough), rounded as a person types values. SFT can
     only imitate that; GRPO has the reward to go further."""
@@ -199,7 +203,8 @@ def _progress(description: str, total: int, console: Console) -> Progress:
     return p
 
 
-def _evaluate(model: Any, processor: Any, rows: Sequence[dict[str, Any]], reward: WeightedSum,
+def _evaluate(model: PreTrainedModel, processor: ProcessorMixin | PreTrainedTokenizerBase,
+              rows: Sequence[Mapping[str, object]], reward: WeightedSum,
               cfg: QuickstartConfig, label: str, console: Console) -> PolicyEval:
     """``eval_samples`` sampled completions per held-out row, each executed once in ``VectorRetouchEnv``."""
     prompts = [retoucher_prompt(r["instruction"]) for r in rows]
@@ -219,14 +224,14 @@ def _evaluate(model: Any, processor: Any, rows: Sequence[dict[str, Any]], reward
     dist = (l1(outputs, targets) * L1_SCALE).tolist()
     images = to_pil(outputs)
 
-    def per_row(values: Sequence[Any]) -> list[list[Any]]:
+    def per_row(values: Sequence[T]) -> list[list[T]]:
         return [list(values[i * k:(i + 1) * k]) for i in range(len(rows))]
 
     return PolicyEval(texts=samples, rewards=per_row([float(r) for r in rewards]),
                       valid=per_row([bool(v) for v in infos["valid"]]), l1=per_row(dist), images=per_row(images))
 
 
-def _identity_l1(rows: Sequence[dict[str, Any]]) -> float:
+def _identity_l1(rows: Sequence[Mapping[str, object]]) -> float:
     src = torch.cat([to_tensor(r["image"]) for r in rows])
     tgt = torch.cat([to_tensor(r["target_image"]) for r in rows])
     return float(l1(src, tgt).mean()) * L1_SCALE
@@ -237,7 +242,7 @@ def _caption(text: str, l1_value: float, reward_value: float) -> str:
     return f"{program[:28]}\nL1 {l1_value:.1f}  reward {reward_value:.2f}"
 
 
-def _grid(path: Path, rows: Sequence[dict[str, Any]], sft: PolicyEval, grpo: PolicyEval, identity: list[float],
+def _grid(path: Path, rows: Sequence[Mapping[str, object]], sft: PolicyEval, grpo: PolicyEval, identity: list[float],
           picks: Sequence[int]) -> Path:
     """before | SFT sample | GRPO sample | expert target, with each program's text, L1 and reward under it."""
     cells, captions = [], []
@@ -284,8 +289,6 @@ def run_quickstart(cfg: QuickstartConfig | None = None, *, console: Console | No
                   dataloader_num_workers=0)
     peft_config = None
     if cfg.use_peft:
-        from peft import LoraConfig  # peft is only needed for --lora
-
         peft_config = LoraConfig(r=64, lora_alpha=32, target_modules="all-linear", task_type="CAUSAL_LM")
 
     console.rule("stage 1: SFT on weak demonstrations")

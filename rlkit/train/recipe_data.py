@@ -6,19 +6,23 @@ is ``image_size``; :mod:`rlkit.train.prompts` turns them into trl rows.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+
+from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
+from PIL import Image
+
+from rlkit.data import build_blemish, build_retoucheval
+from rlkit.train.quickstart import HELDOUT_PHOTOS, TRAIN_PHOTOS, build_quickstart_rows
 
 __all__ = ["load_rows", "resize_images", "retoucher_row", "reasoner_row"]
 
 _IMAGE_KEYS = ("image", "source_image", "target_image")
 
 
-def resize_images(row: Mapping[str, Any], image_size: int) -> dict[str, Any]:
+def resize_images(row: Mapping[str, object], image_size: int) -> dict[str, object]:
     """Copy of ``row`` with its PIL images resized so the longer side is ``image_size`` (aspect kept)."""
-    from PIL import Image
-
     out = dict(row)
     for k in _IMAGE_KEYS:
         im = out.get(k)
@@ -32,7 +36,7 @@ def resize_images(row: Mapping[str, Any], image_size: int) -> dict[str, Any]:
     return out
 
 
-def retoucher_row(row: Mapping[str, Any]) -> dict[str, Any]:
+def retoucher_row(row: Mapping[str, object]) -> dict[str, object]:
     """RetouchRecord columns (``before``/``after``) under the names the recipe uses (``image``/``target_image``)."""
     out = dict(row)
     if "image" not in out and "before" in out:
@@ -43,7 +47,7 @@ def retoucher_row(row: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def reasoner_row(row: Mapping[str, Any], image_size: int) -> dict[str, Any]:
+def reasoner_row(row: Mapping[str, object], image_size: int) -> dict[str, object]:
     """A BlemishRecord row (``image``, ``prompt``, ``regions`` [{x, y, radius, category, description}]) as the
     reasoner's: ``boxes`` (scaled with the image), ``prompt_text`` and ``reference_diagnosis``."""
     out = dict(row)
@@ -73,33 +77,29 @@ def reasoner_row(row: Mapping[str, Any], image_size: int) -> dict[str, Any]:
     return out
 
 
-def _as_splits(ds: Any) -> dict[str, Any]:
+def _as_splits(ds: Dataset | DatasetDict | Mapping[str, Dataset]) -> dict[str, Dataset]:
     """A Dataset -> {"train": ds}; a DatasetDict (or dict of datasets) -> itself as a dict."""
     if isinstance(getattr(ds, "column_names", None), list):
         return {"train": ds}
     return dict(ds)
 
 
-def _seeded_cut(rows: list[dict[str, Any]], seed: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    import random
-
+def _seeded_cut(rows: list[dict[str, object]], seed: int) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
     rows = list(rows)
     random.Random(seed).shuffle(rows)
     n_test = max(1, len(rows) // 10) if len(rows) > 1 else 0
     return rows[n_test:], rows[:n_test]
 
 
-def _synthetic(task: str, size: int, seed: int) -> Any:
-    import rlkit.data as data
-
+def _synthetic(task: str, size: int, seed: int) -> Dataset | DatasetDict:
     if task == "retoucher":
-        return data.build_retoucheval(size, seed)
-    return data.build_blemish(size, seed)
+        return build_retoucheval(size, seed)
+    return build_blemish(size, seed)
 
 
 def load_rows(name: str, *, task: str, train_split: str = "train", test_split: str = "test",
               image_size: int = 448, size: int = 64, seed: int = 0, max_train_samples: int | None = None
-              ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+              ) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
     """(train rows, test rows) of dataset ``name`` for ``task`` in {'retoucher', 'reasoner'}.
 
     ``name``: ``"synthetic"`` (rlkit.data builders: RetouchEval-style for the retoucher, GenBlemish-style for
@@ -112,8 +112,6 @@ def load_rows(name: str, *, task: str, train_split: str = "train", test_split: s
     if name == "quickstart":
         if task != "retoucher":
             raise ValueError("dataset_name='quickstart' is the retoucher's instruction dataset")
-        from rlkit.train.quickstart import HELDOUT_PHOTOS, TRAIN_PHOTOS, build_quickstart_rows
-
         n = max(1, size // (4 * len(TRAIN_PHOTOS)))
         train = build_quickstart_rows(TRAIN_PHOTOS, n, image_size=image_size, seed=seed)
         test = build_quickstart_rows(HELDOUT_PHOTOS, max(1, n // 2), image_size=image_size, seed=seed + 100)
@@ -121,18 +119,12 @@ def load_rows(name: str, *, task: str, train_split: str = "train", test_split: s
         if name == "synthetic":
             ds = _synthetic(task, size, seed)
         elif Path(name).is_dir():
-            from datasets import load_from_disk
-
             ds = load_from_disk(name)
         elif name.endswith((".json", ".jsonl")):
             if not Path(name).is_file():
                 raise FileNotFoundError(f"dataset_name={name!r}: no such file")
-            from datasets import load_dataset
-
             ds = load_dataset("json", data_files=name)
         else:
-            from datasets import load_dataset
-
             ds = load_dataset(name)
         splits = _as_splits(ds)
         if train_split in splits:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from datasets import Dataset
+from transformers import PreTrainedModel, TrainerCallback
 from trl import GRPOConfig, get_peft_config
 
 from rlkit.envs import RetouchEnvReward
@@ -75,7 +76,7 @@ def _grm(script_args: RetoucherArguments) -> GenerativeRewardModel:
     if script_args.grm_base_url:
         if not script_args.grm_model_name_or_path:
             raise RecipeConfigError("grm_base_url needs grm_model_name_or_path (the served model's name)")
-        backend: Any = OpenAIBackend(script_args.grm_base_url, script_args.grm_model_name_or_path)
+        backend: OpenAIBackend | TransformersBackend = OpenAIBackend(script_args.grm_base_url, script_args.grm_model_name_or_path)
     elif script_args.grm_model_name_or_path:
         path = resolve_model_path(script_args.grm_model_name_or_path)
         backend = TransformersBackend(path, load_processing_class(path))
@@ -106,14 +107,14 @@ def _or(value: float | None, default: float) -> float:
     return default if value is None else float(value)
 
 
-def _dataset(rows: list[dict[str, Any]]) -> Dataset:
+def _dataset(rows: list[dict[str, object]]) -> Dataset:
     return Dataset.from_list(rows)
 
 
-def _run_two_stage(script_args: RecipeArguments, grpo_args: Any, model_args: Any, *, task: str,
-                   to_rows: Callable[[list[dict[str, Any]], str], list[dict[str, Any]]],
+def _run_two_stage(script_args: RecipeArguments, grpo_args: GRPOConfig, model_args: RecipeModelConfig, *, task: str,
+                   to_rows: Callable[[list[dict[str, object]], str], list[dict[str, object]]],
                    reward_funcs: Callable[[Dataset], tuple[list[TrlRewardFunction], list[float] | None]],
-                   callbacks: list[Any] | None = None) -> dict[str, Any]:
+                   callbacks: list[TrainerCallback] | None = None) -> dict[str, Any]:
     quiet_third_party()
     stages = parse_stages(script_args.stages)
     if not model_args.model_name_or_path:
@@ -148,7 +149,7 @@ def _run_two_stage(script_args: RecipeArguments, grpo_args: Any, model_args: Any
         start = script_args.sft_model_path or (sft_dir if "sft" in stages else None)
         grpo_peft = peft_config
         if start is None:
-            model: Any = model_path  # GRPO-only from the base model (the papers' ablation)
+            model: PreTrainedModel | str = model_path  # GRPO-only from the base model (the papers' ablation)
         elif is_adapter_dir(start):
             model, grpo_peft = load_policy(start, dtype=init_kwargs.get("dtype")), None  # keep training the adapter
         else:
@@ -168,11 +169,11 @@ def _run_two_stage(script_args: RecipeArguments, grpo_args: Any, model_args: Any
 
 
 def run_retoucher(script_args: RetoucherArguments, grpo_args: GRPOConfig, model_args: RecipeModelConfig, *,
-                  callbacks: list[Any] | None = None) -> dict[str, Any]:
+                  callbacks: list[TrainerCallback] | None = None) -> dict[str, Any]:
     """Run the retoucher recipe's stages; returns paths, step counts and log histories (and the GRPO trainer)."""
     fmt = script_args.program_format
 
-    def to_rows(rows: list[dict[str, Any]], stage: str) -> list[dict[str, Any]]:
+    def to_rows(rows: list[dict[str, object]], stage: str) -> list[dict[str, object]]:
         return retoucher_rows(rows, stage=stage, fmt=fmt)
 
     def funcs(dataset: Dataset) -> tuple[list[TrlRewardFunction], list[float] | None]:
@@ -185,11 +186,11 @@ def run_retoucher(script_args: RetoucherArguments, grpo_args: GRPOConfig, model_
                           reward_funcs=funcs, callbacks=callbacks)
 
 
-def run_reasoner(script_args: ReasonerArguments, grpo_args: Any, model_args: Any, *,
-                 callbacks: list[Any] | None = None) -> dict[str, Any]:
+def run_reasoner(script_args: ReasonerArguments, grpo_args: GRPOConfig, model_args: RecipeModelConfig, *,
+                 callbacks: list[TrainerCallback] | None = None) -> dict[str, Any]:
     """Run the reasoning-agent recipe's stages; returns paths, step counts and log histories."""
 
-    def to_rows(rows: list[dict[str, Any]], stage: str) -> list[dict[str, Any]]:
+    def to_rows(rows: list[dict[str, object]], stage: str) -> list[dict[str, object]]:
         return reasoner_rows(rows, stage=stage, boxes_in_prompt=script_args.boxes_in_prompt)
 
     def funcs(dataset: Dataset) -> tuple[list[TrlRewardFunction], list[float] | None]:

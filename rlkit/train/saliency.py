@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,9 +23,23 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from transformers import Trainer, TrainingArguments
+from datasets import Dataset, DatasetDict, load_from_disk
+from PIL import Image
+from torch.utils.data import DataLoader
+from transformers import Trainer, TrainerCallback, TrainingArguments
 
-from rlkit.data import BlemishRecord, EditFHFRecord, open_image
+from rlkit.data import (
+    BlemishRecord,
+    EditFHFRecord,
+    build_blemish,
+    build_editfhf,
+    default_photos,
+    load_blemish,
+    load_editfhf,
+    open_image,
+    records_to_dataset,
+)
+from rlkit.policies import SaliencyOutput, TextSaliencyNet, VLMSaliencyNet, load_saliency_net
 from rlkit.train.progress import quiet_third_party, use_rich_progress
 from rlkit.train.stages import _restore_full_weights, _resume_arg
 
@@ -77,7 +91,7 @@ class SaliencyConfig(TrainingArguments):
             raise ValueError(f"label_size must be >= 8 pixels, got {self.label_size}")
 
 
-def _row_record(row: Any, kind: str) -> BlemishRecord | EditFHFRecord:
+def _row_record(row: object, kind: str) -> BlemishRecord | EditFHFRecord:
     if isinstance(row, (BlemishRecord, EditFHFRecord)):
         return row
     if not isinstance(row, Mapping):
@@ -95,7 +109,7 @@ def _row_record(row: Any, kind: str) -> BlemishRecord | EditFHFRecord:
     return EditFHFRecord.from_example(row)
 
 
-def _to_tensor(img: Any) -> torch.Tensor:
+def _to_tensor(img: Image.Image | str | Path) -> torch.Tensor:
     a = np.asarray(open_image(img), dtype=np.uint8)
     return torch.from_numpy(a.copy()).permute(2, 0, 1).float() / 255.0
 
@@ -111,10 +125,8 @@ class SaliencyCollator:
     batches, so collation steps differ after a resume). Without a trainer the step is the number of calls.
     """
 
-    def __init__(self, model: Any, *, train: bool = True, crop_scale: Sequence[float] = (1.0, 1.0),
+    def __init__(self, model: TextSaliencyNet | VLMSaliencyNet, *, train: bool = True, crop_scale: Sequence[float] = (1.0, 1.0),
                  hflip: bool = True, label_size: int | None = None, seed: int = 0) -> None:
-        from rlkit.policies import TextSaliencyNet, VLMSaliencyNet
-
         if isinstance(model, TextSaliencyNet):
             self.kind = "text"
         elif isinstance(model, VLMSaliencyNet):
@@ -128,7 +140,7 @@ class SaliencyCollator:
         self.size = int(model.config.image_size)
         self.label_size = int(label_size or self.size)
         self.seed = int(seed)
-        self.step_fn: Any = None  # () -> int, set by SaliencyTrainer
+        self.step_fn: Callable[[], int] | None = None  # set by SaliencyTrainer
         self._calls = 0
         self._last_step: int | None = None
         self._in_step = 0
@@ -169,7 +181,8 @@ class SaliencyCollator:
                               antialias=True)[0]
         return x
 
-    def __call__(self, rows: Sequence[Any]) -> dict[str, torch.Tensor]:
+    def __call__(self, rows: Sequence[Mapping[str, object] | BlemishRecord | EditFHFRecord]
+                 ) -> dict[str, torch.Tensor]:
         recs = [_row_record(r, self.kind) for r in rows]
         if self.train:
             self._seed_batch()
@@ -218,7 +231,7 @@ class SaliencyTrainer(Trainer):
     ``loss/<term>/<map>`` for two-map nets); evaluation logs them as ``eval_loss/<term>``.
     """
 
-    def __init__(self, *args: Any, eval_data_collator: Any = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, eval_data_collator: SaliencyCollator | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.eval_data_collator = eval_data_collator
         if isinstance(self.data_collator, SaliencyCollator):  # crops keyed by the step (reproducible runs)
@@ -228,7 +241,7 @@ class SaliencyTrainer(Trainer):
             terms = getattr(getattr(self.model, "config", None), "loss_weights", dict)()
             use_rich_progress(self, "saliency training", extra_metrics=[f"loss/{t}" for t in terms])
 
-    def get_eval_dataloader(self, eval_dataset: Any = None) -> Any:
+    def get_eval_dataloader(self, eval_dataset: Dataset | None = None) -> DataLoader:
         """The Trainer's eval loader, built with ``eval_data_collator`` (whole images, no flips) when given."""
         if self.eval_data_collator is None:
             return super().get_eval_dataloader(eval_dataset)
@@ -238,8 +251,9 @@ class SaliencyTrainer(Trainer):
         finally:
             self.data_collator = saved
 
-    def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
-                     num_items_in_batch: Any = None) -> Any:
+    def compute_loss(self, model: TextSaliencyNet | VLMSaliencyNet, inputs: dict[str, torch.Tensor],
+                     return_outputs: bool = False, num_items_in_batch: torch.Tensor | int | None = None
+                     ) -> torch.Tensor | tuple[torch.Tensor, SaliencyOutput]:
         outputs = model(**inputs)
         comps = outputs.components or {}
         store = self._components["train" if model.training else "eval"]
@@ -261,20 +275,20 @@ class SaliencyTrainer(Trainer):
 class SaliencyTrainResult:
     """What :func:`train_saliency` returns: the trainer, the final training metrics and the saved folder."""
 
-    trainer: Any
+    trainer: SaliencyTrainer
     metrics: dict[str, float]
     output_dir: str
     history: list[dict[str, float]] = field(default_factory=list)
 
 
 def train_saliency(
-    model: Any,
-    train_dataset: Any,
+    model: TextSaliencyNet | VLMSaliencyNet,
+    train_dataset: Dataset | Sequence[Mapping[str, object] | BlemishRecord | EditFHFRecord],
     args: SaliencyConfig,
     *,
-    eval_dataset: Any = None,
+    eval_dataset: Dataset | Sequence[Mapping[str, object] | BlemishRecord | EditFHFRecord] | None = None,
     resume_from_checkpoint: str | bool | None = None,
-    callbacks: Sequence[Any] | None = None,
+    callbacks: Sequence[TrainerCallback] | None = None,
 ) -> SaliencyTrainResult:
     """Train ``model`` on GenBlemish / EditFHF rows (a ``datasets.Dataset`` or a list of rows or records).
 
@@ -335,7 +349,7 @@ class SaliencyScriptArguments:
     max_train_samples: int | None = field(default=None, metadata={"help": "Use at most this many training rows."})
 
 
-def saliency_datasets(script: SaliencyScriptArguments) -> tuple[Any, Any]:
+def saliency_datasets(script: SaliencyScriptArguments) -> tuple[Dataset, Dataset | None]:
     """(train, test) ``datasets.Dataset`` s for the recipe.
 
     Synthetic: GenBlemish-style (``net='text'``) or EditFHF-style (``net='vlm'``) rows; the test split is built
@@ -343,8 +357,6 @@ def saliency_datasets(script: SaliencyScriptArguments) -> tuple[Any, Any]:
     ``save_to_disk`` (a DatasetDict with train/test, or one Dataset cut 90/10) or a JSONL file of records
     (``rlkit.data.load_blemish`` / ``load_editfhf``) works as well.
     """
-    from rlkit.data import build_blemish, build_editfhf, default_photos, records_to_dataset
-
     name = script.dataset_name
     if script.net not in ("text", "vlm"):
         raise ValueError(f"net must be 'text' or 'vlm', got {script.net!r}")
@@ -358,8 +370,6 @@ def saliency_datasets(script: SaliencyScriptArguments) -> tuple[Any, Any]:
             train = build_editfhf(script.synthetic_size, seed, size=size, photos=train_photos)
             test = build_editfhf(script.synthetic_test_size, seed + 1, size=size, photos=list(HELDOUT_PHOTOS))
     elif Path(name).is_dir():
-        from datasets import DatasetDict, load_from_disk
-
         ds = load_from_disk(name)
         if isinstance(ds, DatasetDict):
             if "train" not in ds:
@@ -369,8 +379,6 @@ def saliency_datasets(script: SaliencyScriptArguments) -> tuple[Any, Any]:
             split = ds.train_test_split(test_size=0.1, seed=script.synthetic_seed)
             train, test = split["train"], split["test"]
     elif name.endswith((".jsonl", ".json")):
-        from rlkit.data import load_blemish, load_editfhf
-
         res = (load_blemish if script.net == "text" else load_editfhf)(name)
         recs = list(getattr(res, "records", res))
         if not recs:
@@ -386,12 +394,10 @@ def saliency_datasets(script: SaliencyScriptArguments) -> tuple[Any, Any]:
     return train, test
 
 
-def build_saliency_model(script: SaliencyScriptArguments) -> Any:
+def build_saliency_model(script: SaliencyScriptArguments) -> TextSaliencyNet | VLMSaliencyNet:
     """The net to train: loaded from ``model_name_or_path`` (a folder or hub id; the recipe turns ``tiny:<kind>``
     into the tiny net's folder), or new on pretrained encoders (text net) / a pretrained Qwen-VL backbone
     (VLM net) with ``net_config`` overrides."""
-    from rlkit.policies import TextSaliencyNet, VLMSaliencyNet, load_saliency_net
-
     dtype = getattr(torch, script.dtype) if script.dtype else None
     overrides = dict(script.net_config or {})
     if script.model_name_or_path:

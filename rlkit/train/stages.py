@@ -7,15 +7,36 @@ the trainer (ZeRO-3 with a reference model otherwise fails); :func:`init_distrib
 
 from __future__ import annotations
 
+import gc
 import os
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from transformers import Trainer
-from trl import GRPOTrainer, SFTTrainer
+import datasets
+import torch
+import torch.distributed as dist
+from accelerate.state import AcceleratorState, GradientState
+from transformers import (
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    ProcessorMixin,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+)
+from transformers.integrations.deepspeed import set_hf_deepspeed_config
+from transformers.trainer_utils import get_last_checkpoint
+from trl import GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer
 
 from rlkit.train.progress import quiet_third_party, use_rich_progress
+
+if TYPE_CHECKING:
+    from peft import PeftConfig
+
+#: what GRPOTrainer takes as one reward: a trl reward function (rlkit's bridge builds them), a model or its id
+RewardFunc = Callable[..., list[float | None]] | PreTrainedModel | str
 
 __all__ = ["init_distributed_for_deepspeed", "train_sft", "train_grpo", "is_main_process", "end_stage",
            "finish_run"]
@@ -31,30 +52,22 @@ def init_distributed_for_deepspeed() -> bool:
     on gloo (accelerate would pick a backend the CPU lacks). Returns whether it initialised one."""
     if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() != "true":
         return False
-    import torch
-
     if torch.cuda.is_available():
         return False
-    import torch.distributed as dist
-
     if dist.is_available() and dist.is_initialized():
         return False
-    import deepspeed
+    import deepspeed  # deferred: optional dependency (the train extra)
 
     deepspeed.init_distributed(dist_backend="gloo")
     return True
 
 
-def end_stage(trainer: Any) -> None:
+def end_stage(trainer: Trainer) -> None:
     """Release a finished stage's trainer so the next stage can build its own accelerator in this process.
 
     accelerate keeps one global DeepSpeed state per process and refuses a second DeepSpeed ``Accelerator``;
     the engine is freed and that state reset (the process group is kept), as accelerate's own tests do.
     """
-    import gc
-
-    from accelerate.state import AcceleratorState, GradientState
-
     trainer.accelerator.wait_for_everyone()
     trainer.accelerator.free_memory()
     AcceleratorState._reset_state()
@@ -62,7 +75,7 @@ def end_stage(trainer: Any) -> None:
     gc.collect()
 
 
-def finish_run(trainer: Any | None, code: int = 0) -> int:
+def finish_run(trainer: Trainer | None, code: int = 0) -> int:
     """End a recipe: finish the trainer's trackers and process group, then exit this rank.
 
     Multi-process CPU runs (gloo, DeepSpeed on CPU) sometimes abort at interpreter teardown, after every
@@ -70,14 +83,10 @@ def finish_run(trainer: Any | None, code: int = 0) -> int:
     joinable, seen under load in CI). Such ranks therefore leave with ``os._exit`` once stdio is flushed
     and every rank has finished; single-process runs return ``code`` normally.
     """
-    import sys
-
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if trainer is not None:
         trainer.end()  # finish trackers, destroy the process group
     if world > 1:
-        import torch
-
         if not torch.cuda.is_available():
             sys.stdout.flush()
             sys.stderr.flush()
@@ -85,14 +94,12 @@ def finish_run(trainer: Any | None, code: int = 0) -> int:
     return code
 
 
-def _point_deepspeed_at(args: Any) -> None:
+def _point_deepspeed_at(args: TrainingArguments) -> None:
     """transformers reads ZeRO settings from the most recently built TrainingArguments; make it ``args``."""
     plugin = getattr(args, "deepspeed_plugin", None)
     if plugin is not None and hasattr(plugin, "set_deepspeed_weakref"):
         plugin.set_deepspeed_weakref()
     elif getattr(args, "hf_deepspeed_config", None) is not None:
-        from transformers.integrations.deepspeed import set_hf_deepspeed_config
-
         set_hf_deepspeed_config(args.hf_deepspeed_config)
 
 
@@ -101,8 +108,6 @@ def _resume_arg(resume: str | bool | None, output_dir: str) -> str | bool | None
     if resume in (None, False, "", "false", "False"):
         return None
     if resume in (True, "true", "True", "last"):
-        from transformers.trainer_utils import get_last_checkpoint
-
         last = get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None
         if last is None:
             raise FileNotFoundError(f"resume_from_checkpoint={resume!r}: no checkpoint-* folder in {output_dir!r}")
@@ -112,7 +117,7 @@ def _resume_arg(resume: str | bool | None, output_dir: str) -> str | bool | None
     return str(resume)
 
 
-def _restore_full_weights(trainer: Any, checkpoint: str | bool | None) -> None:
+def _restore_full_weights(trainer: Trainer, checkpoint: str | bool | None) -> None:
     """Load a full-model checkpoint's weights the way ``from_pretrained`` does.
 
     transformers 5 saves some models (Qwen2.5-VL among them) under their original key names, and the
@@ -136,7 +141,8 @@ def _restore_full_weights(trainer: Any, checkpoint: str | bool | None) -> None:
     del loaded
 
 
-def _run_stage(trainer: Trainer, args: Any, processing_class: Any, progress: str | None,
+def _run_stage(trainer: Trainer, args: TrainingArguments,
+               processing_class: ProcessorMixin | PreTrainedTokenizerBase | None, progress: str | None,
                resume_from_checkpoint: str | bool | None, save_dir: str | None) -> Trainer:
     """Train (resuming if asked), then save the model/adapter and the processor to ``save_dir``."""
     if progress:
@@ -151,8 +157,9 @@ def _run_stage(trainer: Trainer, args: Any, processing_class: Any, progress: str
     return trainer
 
 
-def train_sft(model: Any, train_dataset: Any, args: Any, *, processing_class: Any = None,
-              peft_config: Any = None, callbacks: Sequence[Any] | None = None,
+def train_sft(model: PreTrainedModel | str, train_dataset: datasets.Dataset, args: SFTConfig, *,
+              processing_class: ProcessorMixin | PreTrainedTokenizerBase | None = None,
+              peft_config: PeftConfig | None = None, callbacks: Sequence[TrainerCallback] | None = None,
               resume_from_checkpoint: str | bool | None = None, save_dir: str | None = None,
               progress: str | None = "SFT") -> SFTTrainer:
     """Stage 1: supervised fine-tuning with trl's SFTTrainer; saves model/adapter + processor to ``save_dir``
@@ -165,8 +172,10 @@ def train_sft(model: Any, train_dataset: Any, args: Any, *, processing_class: An
     return _run_stage(trainer, args, processing_class, progress, resume_from_checkpoint, save_dir)
 
 
-def train_grpo(model: Any, reward_funcs: Any, train_dataset: Any, args: Any, *, processing_class: Any = None,
-               peft_config: Any = None, callbacks: Sequence[Any] | None = None,
+def train_grpo(model: PreTrainedModel | str, reward_funcs: RewardFunc | list[RewardFunc],
+               train_dataset: datasets.Dataset, args: GRPOConfig, *,
+               processing_class: ProcessorMixin | PreTrainedTokenizerBase | None = None,
+               peft_config: PeftConfig | None = None, callbacks: Sequence[TrainerCallback] | None = None,
                resume_from_checkpoint: str | bool | None = None, save_dir: str | None = None,
                progress: str | None = "GRPO", **trainer_kwargs: Any) -> GRPOTrainer:
     """Stage 2: GRPO with trl's GRPOTrainer; resumes from a checkpoint (step count, optimizer, scheduler and

@@ -13,17 +13,22 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
+import diffusers  # a lazy module: the pipeline classes load when load_pipeline first asks for one
 import numpy as np
 import torch
 from PIL import Image
 from typing_extensions import TypedDict, Unpack
 
-from rlkit.envs._images import mask_to_tensor, resize, to_chw, to_pil
+from rlkit.envs._images import ImageArray, mask_to_tensor, resize, to_chw, to_pil
 
 if TYPE_CHECKING:
+    from diffusers import DiffusionPipeline
     from typing_extensions import Self
+
+#: a diffusers pipeline, or any callable taking its keyword arguments (``prompt``, ``image``, ...)
+Pipeline: TypeAlias = "DiffusionPipeline | Callable[..., object]"
 
 __all__ = ["InpaintTool", "InstructionEditTool", "ToolError", "load_pipeline"]
 
@@ -39,10 +44,8 @@ def load_pipeline(
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
     **kwargs: Any,
-) -> Any:
+) -> DiffusionPipeline:
     """Load a diffusers pipeline (class from ``model_index.json`` or ``pipeline_class``) onto ``device``."""
-    import diffusers
-
     if pipeline_class is None:
         cls = diffusers.DiffusionPipeline
     elif isinstance(pipeline_class, str):
@@ -61,7 +64,7 @@ def load_pipeline(
     return pipe
 
 
-def _call_params(pipe: Any) -> set[str] | None:
+def _call_params(pipe: Pipeline) -> set[str] | None:
     """Names ``pipe.__call__`` accepts, or None when it takes **kwargs (anything goes)."""
     try:
         sig = inspect.signature(pipe.__call__ if not inspect.isfunction(pipe) else pipe)
@@ -75,7 +78,7 @@ def _call_params(pipe: Any) -> set[str] | None:
     return set(params)
 
 
-def _size_multiple(pipe: Any) -> int:
+def _size_multiple(pipe: Pipeline) -> int:
     factor = int(getattr(pipe, "vae_scale_factor", 8) or 8)
     # Flux-family transformers pack 2x2 latent patches: sizes must be multiples of 2 * vae_scale_factor.
     if "Flux" in type(pipe).__name__ or "QwenImage" in type(pipe).__name__:
@@ -87,7 +90,7 @@ def _round_size(h: int, w: int, multiple: int) -> tuple[int, int]:
     return max(multiple, round(h / multiple) * multiple), max(multiple, round(w / multiple) * multiple)
 
 
-def _first_image(out: Any) -> torch.Tensor:
+def _first_image(out: object) -> torch.Tensor:
     images = out.images if hasattr(out, "images") else out[0] if isinstance(out, tuple) else out
     if isinstance(images, np.ndarray):
         img = images[0] if images.ndim == 4 else images
@@ -142,7 +145,7 @@ class _DiffusionTool:
 
     def __init__(
         self,
-        pipeline: Any,
+        pipeline: Pipeline,
         *,
         num_inference_steps: int = 20,
         guidance_scale: float | None = None,
@@ -217,7 +220,7 @@ class InpaintTool(_DiffusionTool):
     outside the mask are unchanged when ``composite`` (default). An empty mask returns the image as is.
     """
 
-    def __init__(self, pipeline: Any, *, strength: float = 1.0, negative_prompt: str | None = None,
+    def __init__(self, pipeline: Pipeline, *, strength: float = 1.0, negative_prompt: str | None = None,
                  **settings: Unpack[DiffusionToolSettings]) -> None:
         super().__init__(pipeline, **settings)
         if not 0.0 < float(strength) <= 1.0:
@@ -230,7 +233,8 @@ class InpaintTool(_DiffusionTool):
         self.strength = float(strength)
         self.negative_prompt = negative_prompt
 
-    def __call__(self, image: Any, mask: Any, prompt: str = "", *, seed: int | None = None) -> torch.Tensor:
+    def __call__(self, image: ImageArray, mask: np.ndarray | torch.Tensor, prompt: str = "", *,
+                 seed: int | None = None) -> torch.Tensor:
         """Inpaint ``mask`` (bool/0-1 (H, W), 1 = repaint) of ``image`` guided by ``prompt``."""
         original = to_chw(image, "InpaintTool image")
         h, w = original.shape[-2:]
@@ -264,7 +268,7 @@ class InstructionEditTool(_DiffusionTool):
     ``image=[source, current]`` for multi-image editors; ``prepare`` may rewrite the call kwargs.
     """
 
-    def __init__(self, pipeline: Any, *, source_mode: str = "ignore", resize_to_multiple: bool = True,
+    def __init__(self, pipeline: Pipeline, *, source_mode: str = "ignore", resize_to_multiple: bool = True,
                  prepare: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
                  **settings: Unpack[DiffusionToolSettings]) -> None:
         super().__init__(pipeline, **settings)
@@ -276,11 +280,11 @@ class InstructionEditTool(_DiffusionTool):
 
     def __call__(
         self,
-        image: Any,
+        image: ImageArray,
         instruction: str,
         *,
-        mask: Any | None = None,
-        source: Any | None = None,
+        mask: np.ndarray | torch.Tensor | None = None,
+        source: ImageArray | None = None,
         seed: int | None = None,
     ) -> torch.Tensor:
         """Apply ``instruction`` to ``image`` (optionally only under ``mask``); (3, H, W), same size."""
@@ -293,7 +297,7 @@ class InstructionEditTool(_DiffusionTool):
             return original.clone()
         ph, pw = _round_size(h, w, _size_multiple(self.pipeline)) if self.resize_to_multiple else (h, w)
         current = to_pil(resize(original, (ph, pw)))
-        image_arg: Any = current
+        image_arg: Image.Image | list[Image.Image] = current
         if self.source_mode == "list" and source is not None:
             image_arg = [to_pil(resize(to_chw(source, "InstructionEditTool source"), (ph, pw))), current]
         kwargs: dict[str, Any] = {"prompt": instruction, "image": image_arg}

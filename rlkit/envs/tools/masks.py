@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import numpy as np
 
@@ -53,7 +52,7 @@ def _check_size(size: Sequence[int]) -> tuple[int, int]:
     return h, w
 
 
-def _finite(value: Any, what: str) -> float:
+def _finite(value: object, what: str) -> float:
     try:
         out = float(value)
     except (TypeError, ValueError) as exc:
@@ -70,7 +69,7 @@ def _disk(h: int, w: int, cx: float, cy: float, r: float) -> np.ndarray:
     return (xs - cx) ** 2 + (ys - cy) ** 2 <= r * r
 
 
-def _region_center_radius(region: Any, index: int) -> tuple[float, float, float | None]:
+def _region_center_radius(region: object, index: int) -> tuple[float, float, float | None]:
     """(x, y, radius or None) from a point, a mapping or an object with center/radius attributes."""
     where = f"region {index}"
     radius = None
@@ -115,7 +114,7 @@ def _stack(masks: list[np.ndarray], h: int, w: int, separate: bool) -> np.ndarra
 
 
 def masks_from_regions(
-    regions: Sequence[Any],
+    regions: Sequence[object],
     size: Sequence[int],
     *,
     radius: float | None = None,

@@ -16,7 +16,6 @@ Errors are ``ValueError`` / ``TypeError`` naming the argument and the image inde
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import torch
@@ -29,7 +28,7 @@ MIN_SIDE = 8
 ImageInput = Image.Image | np.ndarray | torch.Tensor | Sequence[Image.Image | np.ndarray | torch.Tensor]
 
 
-def _one(x: Any, where: str, channels_last: bool) -> torch.Tensor:
+def _one(x: object, where: str, channels_last: bool) -> torch.Tensor:
     """One image as a float32 (3, H, W) tensor in [0, 1]."""
     if isinstance(x, Image.Image):
         t = torch.from_numpy(np.asarray(x.convert("RGB"), dtype=np.uint8).copy()).permute(2, 0, 1)
@@ -72,7 +71,7 @@ def _one(x: Any, where: str, channels_last: bool) -> torch.Tensor:
     return t.contiguous()
 
 
-def as_rgb_list(images: Any, *, what: str = "images") -> list[torch.Tensor]:
+def as_rgb_list(images: ImageInput, *, what: str = "images") -> list[torch.Tensor]:
     """A list of float32 (3, H, W) tensors in [0, 1] from one image, a batch array/tensor or a sequence."""
     if isinstance(images, Image.Image):
         return [_one(images, f"{what}[0]", True)]

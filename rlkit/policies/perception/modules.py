@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers.utils import ModelOutput
+
+if TYPE_CHECKING:
+    from transformers import (
+        AutoImageProcessor,
+        AutoTokenizer,
+        BaseImageProcessor,
+        PreTrainedModel,
+        PreTrainedTokenizerBase,
+    )
 
 __all__ = ["SaliencyOutput", "companion_or_none", "load_companion", "stack_or_list", "ConvBlock", "MapDecoder", "MultiScaleRefinement",
            "TokenFusion", "groups_for"]
@@ -27,7 +36,11 @@ class SaliencyOutput(ModelOutput):
     components: dict[str, torch.Tensor] | None = None
 
 
-def load_companion(model: Any, auto_class: Any, what: str) -> Any:
+T = TypeVar("T")
+
+
+def load_companion(model: PreTrainedModel, auto_class: type[AutoTokenizer] | type[AutoImageProcessor], what: str
+                   ) -> PreTrainedTokenizerBase | BaseImageProcessor:
     """Load the tokenizer / image processor saved beside a net's weights (``model.name_or_path``)."""
     src = model.name_or_path
     if not src:
@@ -39,7 +52,7 @@ def load_companion(model: Any, auto_class: Any, what: str) -> Any:
         raise ValueError(f"{type(model).__name__}: no {what} could be loaded from {str(src)!r} ({exc})") from exc
 
 
-def companion_or_none(getter: Any) -> Any:
+def companion_or_none(getter: Callable[[], T]) -> T | None:
     """``getter()`` (a net's tokenizer / image processor), or None when the net has none to save."""
     try:
         return getter()

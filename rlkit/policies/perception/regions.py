@@ -25,11 +25,15 @@ Euclidean distance transform for the dilation of all components; a batch is a lo
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import ndimage
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "MaskError",
@@ -100,7 +104,7 @@ def disk_footprint(radius: int) -> np.ndarray:
     return (r[:, None] ** 2 + r[None, :] ** 2) <= radius * radius
 
 
-def _radius(value: Any, what: str) -> int:
+def _radius(value: object, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer, float, np.floating)):
         raise MaskError(f"{what} must be a whole number of pixels, got {value!r}")
     if not math.isfinite(float(value)) or float(value) != int(value):
@@ -148,7 +152,8 @@ def open_close(binary: np.ndarray, opening: int = 0, closing: int = 0) -> np.nda
     return out
 
 
-def saliency_as_map(saliency: Any, *, normalize: bool = False, where: str = "saliency") -> np.ndarray:
+def saliency_as_map(saliency: np.ndarray | torch.Tensor, *, normalize: bool = False,
+                    where: str = "saliency") -> np.ndarray:
     """A map as float64 (H, W): torch tensors and (1, H, W) accepted, uint8 scaled by 1/255; checked finite and,
     unless ``normalize`` (min-max scaling), within [0, 1]."""
     if hasattr(saliency, "detach"):  # torch tensor
@@ -217,7 +222,7 @@ def _grown_labels(labels: np.ndarray, comps: list[tuple[int, tuple, int]], radiu
     return out
 
 
-def _check_tau(tau: Any) -> float:
+def _check_tau(tau: object) -> float:
     try:
         t = float(tau)
     except (TypeError, ValueError) as exc:
@@ -228,7 +233,7 @@ def _check_tau(tau: Any) -> float:
 
 
 def regions_from_map(
-    saliency: Any,
+    saliency: np.ndarray | torch.Tensor,
     *,
     tau: float = 0.5,
     opening: int = 0,
@@ -253,7 +258,8 @@ def regions_from_map(
     return MapRegions(_grown_labels(labels, comps, radius), boxes, [a for _, _, a in comps], scores)
 
 
-def regions_from_maps(maps: Any, **kwargs: Any) -> list[MapRegions]:
+def regions_from_maps(maps: np.ndarray | torch.Tensor | Sequence[np.ndarray],
+                      **kwargs: float | bool | None) -> list[MapRegions]:
     """:func:`regions_from_map` for each map of an (N, H, W) batch (array, tensor or list of (H, W) maps)."""
     if hasattr(maps, "detach"):
         maps = maps.detach().cpu().float().numpy()
@@ -271,7 +277,7 @@ def regions_from_maps(maps: Any, **kwargs: Any) -> list[MapRegions]:
     return out
 
 
-def boxes_from_mask(mask: Any, *, min_area: int = 1) -> list[tuple[int, int, int, int]]:
+def boxes_from_mask(mask: np.ndarray, *, min_area: int = 1) -> list[tuple[int, int, int, int]]:
     """Bounding box ``(x1, y1, x2, y2)`` (x2/y2 exclusive) of each 8-connected component, largest first."""
     m = np.asarray(mask, dtype=bool)
     if m.ndim != 2:
@@ -281,7 +287,7 @@ def boxes_from_mask(mask: Any, *, min_area: int = 1) -> list[tuple[int, int, int
 
 
 def masks_from_saliency(
-    saliency: Any,
+    saliency: np.ndarray | torch.Tensor,
     *,
     threshold: float = 0.5,
     dilation: int | None = None,

@@ -31,11 +31,12 @@ from transformers import (
     AutoTokenizer,
     PreTrainedConfig,
     PreTrainedModel,
+    PreTrainedTokenizerBase,
     T5EncoderModel,
 )
 from transformers.configuration_utils import SubConfigSpec
 
-from rlkit.policies.perception.images import as_rgb_list, resize_maps, resize_stack
+from rlkit.policies.perception.images import ImageInput, as_rgb_list, resize_maps, resize_stack
 from rlkit.policies.perception.losses import eq2_weights, saliency_loss
 from rlkit.policies.perception.modules import (
     MapDecoder,
@@ -136,7 +137,7 @@ class TextSaliencyNet(PreTrainedModel):
             if config.use_refinement else None
         self.decoder = MapDecoder(d, config.decoder_channels, config.decoder_factors, 1)
         self.map_names = tuple(config.map_names)
-        self.tokenizer: Any = None
+        self.tokenizer: PreTrainedTokenizerBase | None = None
         self.post_init()
 
     def _init_weights(self, module: nn.Module) -> None:
@@ -176,7 +177,7 @@ class TextSaliencyNet(PreTrainedModel):
         if tok is not None:
             tok.save_pretrained(str(save_directory))
 
-    def get_tokenizer(self) -> Any:
+    def get_tokenizer(self) -> PreTrainedTokenizerBase:
         """The prompt tokenizer: the attached one, else the one saved beside the weights."""
         if self.tokenizer is None:
             self.tokenizer = load_companion(self, AutoTokenizer, "tokenizer")
@@ -239,15 +240,16 @@ class TextSaliencyNet(PreTrainedModel):
                                    max_length=self.config.max_text_length, return_tensors="pt")
         return {"input_ids": enc["input_ids"].to(self.device), "attention_mask": enc["attention_mask"].to(self.device)}
 
-    def preprocess(self, images: Any) -> tuple[torch.Tensor, list[tuple[int, int]]]:
+    def preprocess(self, images: ImageInput) -> tuple[torch.Tensor, list[tuple[int, int]]]:
         """(N, 3, S, S) pixels in [0, 1] at the encoder size and each input's (H, W)."""
         rgb = as_rgb_list(images)
         s = self.config.image_size
         return resize_stack(rgb, (s, s)), [tuple(t.shape[1:]) for t in rgb]
 
     @torch.inference_mode()
-    def predict_maps(self, images: Any, *, prompts: Sequence[str] | str | None = None, sources: Any = None,
-                     instructions: Any = None, batch_size: int = 16) -> dict[str, np.ndarray | list[np.ndarray]]:
+    def predict_maps(self, images: ImageInput, *, prompts: Sequence[str] | str | None = None,
+                     sources: ImageInput | None = None, instructions: Sequence[str] | str | None = None,
+                     batch_size: int = 16) -> dict[str, np.ndarray | list[np.ndarray]]:
         """Saliency maps for a batch: ``{"saliency": (N, H, W) float32 in [0, 1]}`` at the inputs' resolution.
 
         ``prompts``: one T2I prompt per image (a single string is used for all; None or "" means no prompt:
