@@ -7,20 +7,20 @@ Each item of :func:`build_editfhf` is built from a bundled photo:
    with a place phrase) is executed by the engine (``rlkit.ops.apply_program``); the instruction is its
    templated wording (``rlkit.data.instructions``).
 3. **Editing failures** (``kind="editing_failure"``) at known places: each is one or two overlapping disks
-   of radius H/20 and the box around them, blended into the edited image with weight ``severity`` under a
-   soft disk: ``missing_edit`` (the source shows through: the edit was not applied there),
-   ``incorrect_edit`` (the opposite edit was applied there) or ``unintended_edit`` (for a global edit: the
-   source content with its hue rotated and its luma scaled; for a local edit: the edit leaked outside the
-   requested area).
+   of radius r = H/20 (times ``radius_scale``, 1 by default: the papers' annotation disk) and the box around
+   them, blended into the edited image with weight ``severity`` under a soft disk: ``missing_edit`` (the
+   source shows through: the edit was not applied there), ``incorrect_edit`` (the opposite edit was applied
+   there) or ``unintended_edit`` (for a global edit: the source content with its hue rotated and its luma
+   scaled; for a local edit: the edit leaked outside the requested area).
 4. **Artifacts** (``kind="artifact"``): GenBlemish's local distortions (``rlkit.data.DISTORTIONS``: colour
-   blotches, blur/noise/blocking, swirls, bulges, copied texture, ghosts) at disks of radius H/20, blended
+   blotches, blur/noise/blocking, swirls, bulges, copied texture, ghosts) at disks of radius r, blended
    with weight ``severity``; the box is the disk's box grown by half the radius.
 5. **Maps**: ``EditFHFRecord.saliency_maps()`` aggregates each kind's disks with Gaussian kernels
    (``saliency_from_regions``), as the dataset does. **Reasons**: one templated sentence per region naming
    what is wrong and where.
 6. **MOS** (0-100, higher is better), derived from what was injected, never from pixels:
-   ``burden_k = severity_k * area_k / (pi r^2)`` (area_k: the region's pixels, r = H/20, so one whole disk at
-   severity 1 weighs 1), and with ``K = MOS_RATE`` (0.35):
+   ``burden_k = severity_k * area_k / (pi r^2)`` (area_k: the region's pixels, r its disk radius, H/20 x
+   ``radius_scale``, so one whole disk at severity 1 weighs 1 at any scale), and with ``K = MOS_RATE`` (0.35):
 
    - perceptual quality ``PQ = 100 exp(-K * sum of artifact burdens)``;
    - instruction following ``IF = 100 exp(-K * sum of missing/incorrect-edit burdens)``;
@@ -88,16 +88,19 @@ _FAILURE_TEXT = {
 def editfhf_mos(injected: Sequence[dict[str, Any]], height: int, *, rate: float = MOS_RATE) -> dict[str, float]:
     """The three MOS of an item from its injected regions (see the module docstring for the formulas).
 
-    ``injected``: dicts with ``kind``, ``flaw_type``, ``severity`` and ``area`` (pixels), as in the dataset's
-    ``injected`` column; ``height``: the image height (the unit disk has radius H/20).
+    ``injected``: dicts with ``kind``, ``flaw_type``, ``severity`` and ``area`` (pixels), and optionally
+    ``radius`` (the region's disk radius), as in the dataset's ``injected`` column; ``height``: the image height
+    (the unit disk has the region's ``radius``, H/20 where a region has none).
     """
-    unit = math.pi * default_radius(height) ** 2
     art = follow = unintended = 0.0
     for i, r in enumerate(injected):
         s, a = float(r["severity"]), float(r["area"])
         if not (0.0 <= s and math.isfinite(s) and 0.0 <= a and math.isfinite(a)):
             raise ValueError(f"injected[{i}]: severity and area must be finite and >= 0, got {s!r}, {a!r}")
-        b = s * a / unit
+        rad = float(r.get("radius", default_radius(height)))
+        if not (rad > 0.0 and math.isfinite(rad)):
+            raise ValueError(f"injected[{i}]: radius must be finite and > 0, got {rad!r}")
+        b = s * a / (math.pi * rad * rad)
         if r["kind"] == "artifact":
             art += b
         elif r["flaw_type"] == "unintended_edit":
@@ -165,7 +168,7 @@ def _box(disks: Sequence[tuple[float, float]], r: float, grow: float, w: int, h:
 
 def _item(i: int, seed: int, size: int, photos: Sequence[str], artifacts: tuple[int, int],
           failures: tuple[int, int], severity: tuple[float, float], severity_scale: float,
-          local_fraction: float) -> tuple[EditFHFRecord, dict[str, Any]]:
+          local_fraction: float, radius_scale: float = 1.0) -> tuple[EditFHFRecord, dict[str, Any]]:
     rng = random.Random(seed * 1_000_003 + 911 + i)
     nrng = np.random.default_rng(rng.randrange(2**31))
     photo = photos[rng.randrange(len(photos))]
@@ -174,7 +177,7 @@ def _item(i: int, seed: int, size: int, photos: Sequence[str], artifacts: tuple[
     y0 = rng.randrange(big.height - size + 1)
     src = np.asarray(big.crop((x0, y0, x0 + size, y0 + size)), dtype=np.float64) / 255.0
     h = w = size
-    r = default_radius(h)
+    r = default_radius(h) * radius_scale
 
     name = rng.choice(sorted(EDITS))
     params = {k: (round(rng.uniform(a, b), 2) if k == "exposure" else float(round(rng.uniform(a, b))))
@@ -191,7 +194,15 @@ def _item(i: int, seed: int, size: int, photos: Sequence[str], artifacts: tuple[
     intended = _render(src, program)
     edited = intended.copy()
 
-    prob = _detail_map(src, r)
+    prob = _detail_map(src, default_radius(h))  # centres >= 2 H/20 from the border (the papers' setting)
+    if radius_scale != 1.0:  # larger disks: keep them inside the image too
+        m = int(np.ceil(max(2.0 * default_radius(h), r)))
+        keep = np.zeros_like(prob)
+        keep[m:h - m, m:w - m] = prob[m:h - m, m:w - m]
+        if keep.sum() <= 0:
+            raise ValueError(f"build_editfhf: radius_scale {radius_scale:g} leaves no room for disks of radius "
+                             f"{r:g} in a {w}x{h} image")
+        prob = keep / keep.sum()
     injected: list[dict[str, Any]] = []
     taken: list[tuple[float, float]] = []
     fail_regions: list[FlawRegion] = []
@@ -266,6 +277,7 @@ def build_editfhf(
     severity: tuple[float, float] = (0.5, 1.0),
     severity_scale: float = 1.0,
     local_fraction: float = 0.3,
+    radius_scale: float = 1.0,
     photos: Sequence[str] | None = None,
     progress: bool = False,
 ) -> datasets.Dataset:
@@ -274,7 +286,10 @@ def build_editfhf(
 
     ``artifacts`` / ``failures``: (min, max) regions of each kind per item; ``severity``: the range each
     region's severity is drawn from, multiplied by ``severity_scale`` (same seed, larger scale = the same
-    regions, stronger) and capped at 1; ``local_fraction``: share of local (masked) edits.
+    regions, stronger) and capped at 1; ``local_fraction``: share of local (masked) edits; ``radius_scale``:
+    multiplies the flaw disks' radius H/20 (1: the papers' annotation disk, ~1% of the pixels per disk; larger
+    flaws for backbones too small to see those). Each region's burden is counted in disks of its own radius, so
+    the MOS follow the same formula at any scale.
     """
     import datasets  # deferred: datasets adds ~1.1 s to `import rlkit.data`
 
@@ -289,6 +304,8 @@ def build_editfhf(
         raise ValueError(f"build_editfhf: severity must satisfy 0 <= lo <= hi <= 1, got {severity}")
     if not severity_scale >= 0.0:
         raise ValueError(f"build_editfhf: severity_scale must be >= 0, got {severity_scale}")
+    if not (radius_scale > 0.0 and math.isfinite(radius_scale)):
+        raise ValueError(f"build_editfhf: radius_scale must be a finite number > 0, got {radius_scale}")
     if not 0.0 <= local_fraction <= 1.0:
         raise ValueError(f"build_editfhf: local_fraction must be in [0, 1], got {local_fraction}")
     photos = list(photos) if photos else default_photos()
@@ -296,7 +313,8 @@ def build_editfhf(
         load_photo(p)  # KeyError naming the available photos
     rows = []
     for i in _progress(range(n), n, "editfhf", progress):
-        rec, extra = _item(i, seed, size, photos, artifacts, failures, severity, severity_scale, local_fraction)
+        rec, extra = _item(i, seed, size, photos, artifacts, failures, severity, severity_scale, local_fraction,
+                           radius_scale)
         rows.append({**rec.to_example(), **extra})
     features = EditFHFRecord.features()
     features["intended"] = datasets.Image()

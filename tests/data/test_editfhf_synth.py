@@ -119,3 +119,41 @@ def test_bad_arguments_are_named():
         build_editfhf(1, photos=["nope"])
     with pytest.raises(ValueError, match="injected\\[0\\]"):
         editfhf_mos([{"kind": "artifact", "flaw_type": "x", "severity": float("nan"), "area": 3}], 64)
+
+
+def test_radius_scale_grows_the_disks_and_the_mos_count_them_in_disks_of_their_own_radius():
+    kw = {"size": 128, "artifacts": (1, 2), "failures": (1, 2)}  # 128 px: disks of radius >= 6.4 px, ~round
+    base, big = build_editfhf(6, seed=4, **kw), build_editfhf(6, seed=4, radius_scale=2.0, **kw)
+    areas = {}
+    for name, ds in (("base", base), ("big", big)):
+        r = 128 / 20 * (2.0 if name == "big" else 1.0)
+        areas[name] = []
+        for row in ds:
+            inj = json.loads(row["injected"])
+            assert inj and all(reg["radius"] == pytest.approx(r) for reg in inj)
+            flawed = disk_mask([tuple(p) for reg in inj for p in reg["disks"]], 128, 128, radius=r)
+            diff = np.abs(np.asarray(row["edited"], float) - np.asarray(row["intended"], float)).max(-1)
+            assert diff[~flawed].max() <= 1.0 and diff[flawed].mean() > 2.0  # the flaws are the scaled disks
+            b = {"a": 0.0, "f": 0.0, "u": 0.0}
+            for reg in inj:
+                if reg["kind"] == "artifact":  # one disk, kept inside the image: ~ pi r^2 pixels
+                    assert reg["area"] == pytest.approx(math.pi * r * r, rel=0.05)
+                    areas[name].append(reg["area"])
+                key = "a" if reg["kind"] == "artifact" else ("u" if reg["flaw_type"] == "unintended_edit" else "f")
+                b[key] += reg["severity"] * reg["area"] / (math.pi * r * r)  # one whole disk at severity 1 = 1
+            assert row["perceptual_quality"] == pytest.approx(100 * math.exp(-0.35 * b["a"]), rel=1e-5)
+            assert row["instruction_following"] == pytest.approx(100 * math.exp(-0.35 * b["f"]), rel=1e-5)
+            assert row["visual_consistency"] == pytest.approx(100 * math.exp(-0.35 * (b["u"] + 0.5 * b["a"])),
+                                                              rel=1e-5)
+            assert editfhf_mos(inj, 128)["visual_consistency"] == pytest.approx(row["visual_consistency"], rel=1e-5)
+    assert np.mean(areas["big"]) / np.mean(areas["base"]) == pytest.approx(4.0, rel=0.05)  # area ~ scale^2
+
+
+def test_bad_radius_scale_is_named():
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="radius_scale"):
+            build_editfhf(1, size=64, radius_scale=bad)
+    with pytest.raises(ValueError, match="radius_scale 12 leaves no room"):
+        build_editfhf(1, size=64, radius_scale=12.0)
+    with pytest.raises(ValueError, match="injected\\[0\\]: radius"):
+        editfhf_mos([{"kind": "artifact", "flaw_type": "x", "severity": 0.5, "area": 3, "radius": 0.0}], 64)
