@@ -1,6 +1,8 @@
 """Refinement loops: where a turn's time goes, and (``--learning``) whether the tiny agents learn.
 
-Run: ``python benchmarks/loops.py`` (speed) and ``python benchmarks/loops.py --learning [--seeds 0,1,2]``.
+Run: ``python benchmarks/loops.py`` (speed) and ``python benchmarks/loops.py --learning [--seeds 0,1,2]``
+(``--evaluator-only``: part 1 only; ``--radius-scale 3``: flaw disks 3 x H/20, ~9% of the pixels each, large
+enough for the tiny backbone to see).
 
 **Speed** (CPU, tiny models, EditFHF-style 128 px items): one EditRefiner run per item, 4 turns
 (``run_all_turns``) with the tiny VLM saliency net, the tiny Qwen3-VL generating the reasoning answer
@@ -54,12 +56,12 @@ def _load() -> str:
     return "load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
 
 
-def _data(n_train: int, n_test: int, size: int, seed: int = 0):
+def _data(n_train: int, n_test: int, size: int, seed: int = 0, radius_scale: float = 1.0):
     from rlkit.data import build_editfhf, default_photos
 
     photos = [p for p in default_photos() if p not in HELDOUT]
-    return (build_editfhf(n_train, seed, size=size, photos=photos),
-            build_editfhf(n_test, seed + 1, size=size, photos=list(HELDOUT)))
+    return (build_editfhf(n_train, seed, size=size, photos=photos, radius_scale=radius_scale),
+            build_editfhf(n_test, seed + 1, size=size, photos=list(HELDOUT), radius_scale=radius_scale))
 
 
 def _tensor(img):
@@ -248,14 +250,14 @@ def _train_evaluator(train, seed: int, out: Path, levels_steps: int, score_steps
 
 
 def bench_evaluator_learning(seeds: list[int], n_train: int, n_test: int, levels_steps: int, score_steps: int,
-                             work: Path):
+                             work: Path, radius_scale: float = 1.0, control: bool = True):
     import torch
 
     from rlkit.eval import FullReferenceEvaluator
     from rlkit.policies import EvaluationAgent
     from rlkit.testing import tiny_model_path
 
-    train, test = _data(n_train, n_test, 128)
+    train, test = _data(n_train, n_test, 128, radius_scale=radius_scale)
     mos = np.array([[test[i][d] for d in DIMS] for i in range(len(test))])
     srcs, eds, ins = test["source"], test["edited"], test["instruction"]
     rows: dict[str, list[dict]] = {}
@@ -278,14 +280,14 @@ def bench_evaluator_learning(seeds: list[int], n_train: int, n_test: int, levels
     # control: a target the tiny backbone can see, same trainer
     bright = lambda r: 100.0 * float(np.asarray(r["edited"], np.float32).mean() / 255.0)  # noqa: E731
     mos_c = np.array([[bright(test[i])] * 3 for i in range(len(test))])
-    for seed in seeds[:2]:
+    for seed in seeds[:2] if control else []:
         agent = _train_evaluator(train, seed, work / f"ctl{seed}", 0, score_steps, target=bright)
         rows.setdefault("control (brightness) trained", []).append(_srcc_rows(agent.score(srcs, eds, ins), mos_c))
         torch.manual_seed(seed)
         fresh = EvaluationAgent.from_backbone(tiny_model_path("qwen3_vl"), **TINY_EVALUATOR).eval()
         rows.setdefault("control (brightness) untrained", []).append(_srcc_rows(fresh.score(srcs, eds, ins), mos_c))
     print(f"\nEvaluator SRCC with held-out MOS ({len(test)} items, {n_train} train, levels {levels_steps} + scores "
-          f"{score_steps} steps, seeds {seeds}; {_load()})")
+          f"{score_steps} steps, seeds {seeds}, flaw disks of radius {radius_scale:g} x H/20; {_load()})")
     print("| method | " + " | ".join(DIMS) + " | overall |\n|---|" + "---|" * 4)
     for name, runs in rows.items():
         cells = []
@@ -417,6 +419,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tau", type=float, default=0.15,
                     help="region threshold of the loop (the tiny perception net's maps peak well below 0.5)")
     ap.add_argument("--loop-only", action="store_true", help="train one evaluator seed, then the loop part")
+    ap.add_argument("--evaluator-only", action="store_true", help="only the evaluator part of --learning")
+    ap.add_argument("--no-control", action="store_true", help="skip the brightness control of the evaluator part")
+    ap.add_argument("--radius-scale", type=float, default=1.0,
+                    help="flaw disk radius in units of H/20 (build_editfhf's radius_scale; 1: the papers' disks, "
+                         "~1%% of the pixels each)")
     args = ap.parse_args(argv)
     torch.set_num_threads(int(os.environ.get("RLKIT_BENCH_THREADS", "1")))
     if not args.learning:
@@ -424,12 +431,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     work = Path(tempfile.mkdtemp(prefix="rlkit-bench-learning-"))
     seeds = [int(s) for s in args.seeds.split(",")]
+    if args.loop_only and args.evaluator_only:
+        ap.error("--loop-only and --evaluator-only exclude each other")
     if args.loop_only:
-        train, test = _data(args.train, args.test, 128)
+        train, test = _data(args.train, args.test, 128, radius_scale=args.radius_scale)
         evaluator = _train_evaluator(train, seeds[0], work / "ev", args.levels_steps, args.score_steps)
     else:
         agents, train, test = bench_evaluator_learning(seeds, args.train, args.test, args.levels_steps,
-                                                       args.score_steps, work)
+                                                       args.score_steps, work, args.radius_scale,
+                                                       control=not args.no_control)
+        if args.evaluator_only:
+            return 0
         evaluator = agents[seeds[0]]
     bench_loop_learning(evaluator, train, test, work, args.loop_items, args.perception_steps, args.reasoner_steps,
                         args.tau)
