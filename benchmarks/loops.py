@@ -1,8 +1,8 @@
 """Refinement loops: where a turn's time goes, and (``--learning``) whether the tiny agents learn.
 
 Run: ``python benchmarks/loops.py`` (speed) and ``python benchmarks/loops.py --learning [--seeds 0,1,2]``
-(``--evaluator-only``: part 1 only; ``--radius-scale 3``: flaw disks 3 x H/20, ~9% of the pixels each, large
-enough for the tiny backbone to see).
+(``--evaluator-only``: part 1 only; ``--radius-scale 3``: flaw disks 3 x H/20, ~9% of the pixels each;
+``--probe``: ridge probes of the MOS on fixed pixel and tiny-backbone features, an upper reference for part 1).
 
 **Speed** (CPU, tiny models, EditFHF-style 128 px items): one EditRefiner run per item, 4 turns
 (``run_all_turns``) with the tiny VLM saliency net, the tiny Qwen3-VL generating the reasoning answer
@@ -306,6 +306,72 @@ def bench_evaluator_learning(seeds: list[int], n_train: int, n_test: int, levels
     return agents, train, test
 
 
+def _blocks(a: np.ndarray) -> np.ndarray:
+    """(128, 128, 3) -> (64, 3): the means of the 8 x 8 blocks of 16 x 16 pixels."""
+    return a.reshape(8, 16, 8, 16, 3).mean((1, 3)).reshape(64, 3)
+
+
+def _probe_features(ds, kind: str, agent=None) -> np.ndarray:
+    import torch
+
+    out = []
+    if kind == "backbone":  # the tiny backbone: last prompt token, |edited - source| and edited image tokens
+        with torch.inference_mode():
+            for i in range(0, len(ds), 16):
+                part = ds.select(range(i, min(i + 16, len(ds))))
+                enc = agent.encode(part["source"], part["edited"], part["instruction"])
+                ids = enc["input_ids"]
+                is_img = ids == agent.config.vlm_config.image_token_id
+                h = agent.backbone.model(input_ids=ids, attention_mask=enc["attention_mask"],
+                                         pixel_values=enc["pixel_values"], image_grid_thw=enc["image_grid_thw"],
+                                         mm_token_type_ids=is_img.int(), use_cache=False).last_hidden_state
+                for k in range(len(ids)):
+                    toks = h[k][is_img[k]]
+                    n = toks.shape[0] // 2
+                    out.append(torch.cat([h[k, int(enc["score_index"][k])], (toks[n:] - toks[:n]).abs().mean(0),
+                                          toks[n:].flatten()]).numpy())
+        return np.array(out)
+    for r in ds:
+        e, s, t = (np.asarray(r[c], np.float32) / 255.0 for c in ("edited", "source", "intended"))
+        std = e.reshape(8, 16, 8, 16, 3).std((1, 3))
+        if kind == "pixels":
+            out.append(np.concatenate([np.abs(_blocks(e - s)).ravel(), std.ravel()]))
+        elif kind == "sorted":  # permutation-invariant: a block whose change differs from the rest stands out
+            d = _blocks(e - s)
+            out.append(np.concatenate([np.sort(np.abs(d - np.median(d, 0)).sum(1)), np.sort(std.mean(-1).ravel())]))
+        else:  # "intended": needs the flawless edit, which an evaluator never sees
+            out.append(np.sort(np.abs(_blocks(e - t)).sum(1)))
+    return np.array(out)
+
+
+def bench_evaluator_probe(n_train: int, n_test: int, radius_scale: float) -> None:
+    """Is the injected-flaw MOS predictable from the inputs at all? Ridge regressions (alpha by CV) on fixed
+    features, trained on the training items, held-out SRCC: which part of the signal a tiny evaluator could use."""
+    import torch
+    from sklearn.linear_model import RidgeCV
+
+    from rlkit.policies import EvaluationAgent
+    from rlkit.testing import tiny_model_path
+
+    train, test = _data(n_train, n_test, 128, radius_scale=radius_scale)
+    y_tr, y_te = (np.array([[ds[i][d] for d in DIMS] for i in range(len(ds))]) for ds in (train, test))
+    torch.manual_seed(0)
+    agent = EvaluationAgent.from_backbone(tiny_model_path("qwen3_vl"), **TINY_EVALUATOR).eval()
+    print(f"\nRidge probes, held-out SRCC ({len(test)} items, {n_train} train, flaw disks of radius "
+          f"{radius_scale:g} x H/20; {_load()})")
+    print("| features | " + " | ".join(DIMS) + " | overall | train overall |\n|---|" + "---|" * 5)
+    names = {"pixels": "8 x 8 blocks: mean abs(edited - source), edited std",
+             "sorted": "sorted block deviations of (edited - source) from their median, sorted block std",
+             "backbone": "tiny backbone (fixed): last token, abs(edited - source) and edited image tokens",
+             "intended": "reference: sorted blocks of abs(edited - intended edit) (needs the flawless edit)"}
+    for kind, label in names.items():
+        x_tr, x_te = _probe_features(train, kind, agent), _probe_features(test, kind, agent)
+        m = RidgeCV(alphas=np.logspace(-3, 4, 15)).fit(x_tr, y_tr)
+        te, tr = _srcc_rows(m.predict(x_te), y_te), _srcc_rows(m.predict(x_tr), y_tr)
+        print(f"| {label} | " + " | ".join(f"{te[d]:.3f}" for d in (*DIMS, "overall")) +
+              f" | {tr['overall']:.3f} |", flush=True)
+
+
 def _train_perception(train, work: Path, steps: int):
     from rlkit.policies import load_saliency_net
     from rlkit.testing import tiny_model_path
@@ -420,6 +486,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="region threshold of the loop (the tiny perception net's maps peak well below 0.5)")
     ap.add_argument("--loop-only", action="store_true", help="train one evaluator seed, then the loop part")
     ap.add_argument("--evaluator-only", action="store_true", help="only the evaluator part of --learning")
+    ap.add_argument("--probe", action="store_true",
+                    help="ridge probes of the MOS on fixed features (pixels, the tiny backbone), then exit")
     ap.add_argument("--no-control", action="store_true", help="skip the brightness control of the evaluator part")
     ap.add_argument("--radius-scale", type=float, default=1.0,
                     help="flaw disk radius in units of H/20 (build_editfhf's radius_scale; 1: the papers' disks, "
@@ -428,6 +496,9 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(int(os.environ.get("RLKIT_BENCH_THREADS", "1")))
     if not args.learning:
         bench_speed(args.n, args.size, args.reasoning_tokens)
+        return 0
+    if args.probe:
+        bench_evaluator_probe(args.train, args.test, args.radius_scale)
         return 0
     work = Path(tempfile.mkdtemp(prefix="rlkit-bench-learning-"))
     seeds = [int(s) for s in args.seeds.split(",")]
