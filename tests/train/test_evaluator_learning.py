@@ -1,7 +1,8 @@
 """Does the evaluator's training path learn? On a score the tiny backbone can see (the edited image's mean
 brightness, x100, as all three MOS of EditFHF-style rows), the trained head's held-out SRCC beats the same agent
 untrained by more than the seeds' spread. (On the injected-flaw MOS themselves the tiny random backbone does
-not learn: ``python benchmarks/loops.py --learning`` measures it; docs/agents.md has the numbers.)"""
+not learn, not even with flaw disks 3-4x larger, ``build_editfhf(radius_scale=...)``: ``python
+benchmarks/loops.py --learning [--radius-scale 3]`` measures it; docs/agents.md has the numbers.)"""
 
 from __future__ import annotations
 
