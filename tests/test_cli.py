@@ -1,6 +1,7 @@
 """The `rlkit` console script: every subcommand has --help, `info` reports the stack and optional parts."""
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -15,8 +16,14 @@ def _subcommands() -> list[str]:
     return sorted(action.choices)
 
 
+def _console_script() -> str:
+    """The ``rlkit`` script installed beside this interpreter (not whichever one PATH finds first)."""
+    here = shutil.which("rlkit", path=os.path.dirname(sys.executable))
+    return here or "rlkit"
+
+
 def test_console_script_runs_and_lists_subcommands():
-    out = subprocess.run(["rlkit", "--help"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([_console_script(), "--help"], capture_output=True, text=True, check=True).stdout
     for name in _subcommands():
         assert name in out
 

@@ -29,6 +29,7 @@ from transformers import (
     TrainerState,
     TrainingArguments,
 )
+from transformers.utils import logging as transformers_logging
 
 __all__ = ["TrainingProgress", "quiet_third_party", "use_rich_progress"]
 
@@ -52,9 +53,12 @@ class _DropCpuAcceleratorNotice(logging.Filter):
 
 
 def quiet_third_party() -> None:
-    """Filter the third-party warnings rlkit's training stages trigger and a user cannot act on (idempotent)."""
+    """Filter the third-party warnings and per-load progress bars rlkit's training stages trigger and a user
+    cannot act on (idempotent)."""
     for category, message in _WARNINGS:
         warnings.filterwarnings("ignore", message=message, category=category)
+    # transformers' per-load "Loading weights" tqdm bars: rlkit's own progress shows the stages instead
+    transformers_logging.disable_progress_bar()
     ds_logger = logging.getLogger("DeepSpeed")  # deepspeed re-levels this logger at import; filters stay
     if not any(isinstance(f, _DropCpuAcceleratorNotice) for f in ds_logger.filters):
         ds_logger.addFilter(_DropCpuAcceleratorNotice())

@@ -91,7 +91,7 @@ def test_retouch_loader_programs(tmp_path):
     reasons = {p.line: p.reason for p in res.problems}
     assert set(reasons) == {3, 4, 5}
     assert "exposure" in reasons[3] and "[-5, 5]" in reasons[3]
-    assert "unparsable" in reasons[4]
+    assert reasons[4].startswith("program:") and "does not parse as a program" in reasons[4]
     assert "1 to 3" in reasons[5]
 
 

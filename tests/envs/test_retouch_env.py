@@ -204,16 +204,16 @@ def test_non_ascii_instruction_stays_inside_the_text_space():
 
 def test_vector_env_matches_single_envs_with_one_engine_call(monkeypatch):
     rows = _rows()
-    import rlkit.ops
+    import rlkit.envs.core
 
     calls = []
-    real = rlkit.ops.apply_program
+    real = rlkit.envs.core.apply_program
 
     def counting(images, programs, **kw):
         calls.append(images.shape[0])
         return real(images, programs, **kw)
 
-    monkeypatch.setattr(rlkit.ops, "apply_program", counting)
+    monkeypatch.setattr(rlkit.envs.core, "apply_program", counting)
     venv = VectorRetouchEnv(3, rows, reward=L1, image_size=SIZE)
     obs, infos = venv.reset(options={"rows": rows})
     assert obs["image"].shape == (3, 48, 64, 3) and obs["instruction"] == (
