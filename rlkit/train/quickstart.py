@@ -74,8 +74,8 @@ class QuickstartConfig:
     heldout_crops_per_photo: int = 4
     sft_steps: int = 300
     sft_learning_rate: float = 3e-3
-    grpo_steps: int = 60
-    grpo_learning_rate: float = 1e-3
+    grpo_steps: int = 80
+    grpo_learning_rate: float = 5e-4
     grpo_beta: float = 0.0
     batch_size: int = 8
     num_generations: int = 4

@@ -46,8 +46,9 @@ def test_writes_pngs_metrics_and_policy(runs):
 def test_grpo_retouches_closer_to_the_expert_than_identity_and_sft(runs):
     """Learning is real retouching, not format or null edits, on photos never trained on.
 
-    Measured (2026-12-04, seeds 0-3, transformers 5.25): GRPO / identity 0.27-0.35, SFT - GRPO 2.4-3.1 L1
-    (0-255), every program valid. The bounds below leave room for that spread: a policy that learnt only
+    Measured (2026-12-04, seeds 0-3, transformers 5.25, GRPO 80 steps at 5e-4): GRPO / identity 0.27-0.36,
+    SFT - GRPO 2.4-4.2 L1 (0-255), relative gain 0.32-0.44, every program valid (at 1e-3 for 60 steps seed 2
+    drifted to 69% valid and identity-level L1). The bounds below leave room for that spread: a policy that learnt only
     the format (null edits) sits at GRPO / identity = 1.0 and fails; one that stops improving on SFT fails
     the second bound.
     """
@@ -55,7 +56,7 @@ def test_grpo_retouches_closer_to_the_expert_than_identity_and_sft(runs):
         assert r.heldout_valid_grpo >= 0.8, f"seed {seed}: {r.heldout_valid_grpo:.0%} valid programs"
         assert r.heldout_l1_grpo <= 0.6 * r.heldout_l1_identity, f"seed {seed}: GRPO barely edits"
         assert r.heldout_l1_sft - r.heldout_l1_grpo >= 1.0, f"seed {seed}: GRPO no better than SFT"
-        assert r.train_reward_last > r.train_reward_first, f"seed {seed}: the training reward did not rise"
+        assert r.heldout_reward_grpo > r.heldout_reward_sft, f"seed {seed}: the held-out reward did not rise"
     mean_gain = np.mean([(r.heldout_l1_sft - r.heldout_l1_grpo) / r.heldout_l1_sft for _, r in runs.values()])
     assert mean_gain >= 0.2
 
