@@ -58,7 +58,8 @@ def reward_call_parts(env_reward, rows, texts) -> dict[str, float]:
     from rlkit.ops import apply_program
 
     kwargs = {k: [r[k] for r in rows] for k in rows[0]}
-    whole = _best(lambda: env_reward(prompts=[None] * len(texts), completions=texts, **kwargs))
+    # a new completions list each call: the bridge reuses its batch while trl passes the same list object
+    whole = _best(lambda: env_reward(prompts=[None] * len(texts), completions=list(texts), **kwargs))
     batch = env_reward.last_batch
     programs = [r.program for r in batch.rollouts]
     sources = torch.stack([s for s in batch.source_images])
