@@ -38,7 +38,7 @@ SCORE_BATCH = 4  # ... per_device_eval_batch_size
 INSTRUCTIONS = ("Warm up the colours and brighten the shadows a little.", "Remove the person on the left.",
                 "Make the sky more dramatic without changing the buildings.", "Add soft film grain.")
 
-# Qwen3-VL-8B-Instruct (as benchmarks/perception.py's bench_gpu)
+# Qwen3-VL-8B-Instruct (also used by benchmarks/perception.py's bench_gpu)
 TEXT_8B = {"vocab_size": 151936, "hidden_size": 4096, "intermediate_size": 12288, "num_hidden_layers": 36,
            "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128, "max_position_embeddings": 32768,
            "rope_parameters": {"rope_type": "default", "rope_theta": 5e6, "mrope_section": [24, 20, 20],

@@ -110,6 +110,7 @@ def bench_trainer(kind: str, steps: int, rounds: int) -> tuple[float, float]:
 def bench_gpu(steps: int) -> list[tuple]:
     """Real-scale nets with random weights (no download): step time, peak memory, inference images/s."""
     import torch
+    from evaluator_gpu import TEXT_8B, VISION_8B  # this folder is on sys.path when run as a script
     from transformers import T5Config, ViTConfig
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
@@ -127,13 +128,7 @@ def bench_gpu(steps: int) -> list[tuple]:
     ids = {k: qtok.convert_tokens_to_ids(t) for k, t in (("image_token_id", "<|image_pad|>"),
            ("video_token_id", "<|video_pad|>"), ("vision_start_token_id", "<|vision_start|>"),
            ("vision_end_token_id", "<|vision_end|>"))}
-    text = {"vocab_size": 151936, "hidden_size": 4096, "intermediate_size": 12288, "num_hidden_layers": 36,
-            "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128, "max_position_embeddings": 32768,
-            "rope_parameters": {"rope_type": "default", "rope_theta": 5e6, "mrope_section": [24, 20, 20],
-                                "mrope_interleaved": True}}
-    vision = {"depth": 27, "hidden_size": 1152, "intermediate_size": 4304, "num_heads": 16, "out_hidden_size": 4096,
-              "patch_size": 16, "spatial_merge_size": 2, "temporal_patch_size": 2, "num_position_embeddings": 2304,
-              "deepstack_visual_indexes": [8, 16, 24]}  # Qwen3-VL-8B
+    text, vision = TEXT_8B, VISION_8B  # Qwen3-VL-8B, one copy (benchmarks/evaluator_gpu.py)
     vcfg = VLMSaliencyConfig(vlm_config={"model_type": "qwen3_vl", "text_config": text, "vision_config": vision,
                                          **ids}, image_size=448, feature_layer=26)
     for name, build, batch, kw in (
