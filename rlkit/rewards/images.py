@@ -29,7 +29,9 @@ def as_tensor(image: ImageLike, *, where: str = "image", check: bool = True) -> 
             raise ValueError(f"{where}: expected a (3,H,W) tensor, got shape {tuple(t.shape)}")
         t = t.float()
         if check and t.numel():
-            lo, hi = torch.aminmax(t)
+            lo, hi = torch.aminmax(t)  # NaN propagates into both
+            if not bool(torch.isfinite(lo) & torch.isfinite(hi)):
+                raise ValueError(f"{where}: tensor values must be finite (found NaN or inf)")
             if lo < -1e-6 or hi > 1 + 1e-6:
                 raise ValueError(f"{where}: tensor values must lie in [0, 1], got [{float(lo):.3g}, {float(hi):.3g}]")
         return t.cpu()
@@ -44,6 +46,8 @@ def as_tensor(image: ImageLike, *, where: str = "image", check: bool = True) -> 
             raise ValueError(f"{where}: expected an HxWx3 array, got shape {arr.shape}")
         arr = arr[..., :3]
         arr = arr.astype(np.float32) / 255.0 if arr.dtype == np.uint8 else arr.astype(np.float32)
+        if arr.size and not np.isfinite(arr.min() + arr.max()):
+            raise ValueError(f"{where}: float array values must be finite (found NaN or inf)")
         if arr.size and (arr.min() < -1e-6 or arr.max() > 1 + 1e-6):
             raise ValueError(f"{where}: float array values must lie in [0, 1]")
         return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).contiguous()
