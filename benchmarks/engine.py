@@ -1,6 +1,8 @@
 """Speed of rlkit's retouch engine: images/s, cost in elementwise passes, and ours vs kornia.enhance.
 
-Run: ``python benchmarks/engine.py [--sizes 512 1024] [--batch 8] [--no-compile] [--device cpu|cuda]``.
+Run: ``python benchmarks/engine.py [--sizes 512 1024] [--batch 8] [--no-compile] [--device cpu|cuda]``;
+``--crossover`` instead times the fused paths against stage by stage from 32^2 to 512^2 (where
+``rlkit.ops.fused.MIN_PIXELS_GAIN`` / ``MIN_PIXELS_CURVES`` come from).
 Everything is measured in the same run: the baseline "pass" is one elementwise ``x * 1.0`` over the same
 batch (the memory-bandwidth floor); a program's cost in passes is its best time divided by the best pass
 time (best-of-N for both, since load from other processes only ever adds time). Compile
@@ -117,9 +119,14 @@ def main() -> None:
     ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile measurements")
     ap.add_argument("--no-kornia", action="store_true")
     ap.add_argument("--no-fusion", action="store_true", help="skip the fused-LUT vs stage-by-stage comparison")
+    ap.add_argument("--crossover", action="store_true",
+                    help="only the fused / stage-by-stage ratio by image size (eager), and which path the engine picks")
     args = ap.parse_args()
     torch.set_grad_enabled(False)
     print(f"device={args.device} threads={torch.get_num_threads()} torch={torch.__version__} batch={args.batch}")
+    if args.crossover:
+        _crossover(args.batch, args.device, args.reps)
+        return
     program = EditProgram(TEN_OPS, local=LOCALS)
     for size in args.sizes:
         _bench_size(torch.rand(args.batch, 3, size, size, device=args.device), program, args)
@@ -200,6 +207,34 @@ def _vs_unfused(x: torch.Tensor, dev: str, reps: int, compile_too: bool) -> None
                 fused.pays_off = pays_off
             row.append(f" {pu:{10 if comp else 8}.1f} {pf:{8 if comp else 6}.1f} {pu / pf:6.2f}x")
         print(f"{name:<32}" + "".join(row))
+
+
+def _crossover(n: int, dev: str, reps: int) -> None:
+    """Fused tables forced on vs off per image size: where building the tables starts to pay for itself."""
+    curve = {"master": [[0, 8], [128, 136], [255, 250]]}
+    kinds = [
+        ("exposure + WB (whole)", "gain", [EditProgram({"exposure": 0.1 * i + 0.2, "temperature": 5 * i})
+                                           for i in range(n)]),
+        ("exposure + curve (whole)", "curves", [EditProgram.from_dict({"exposure": 0.1 * i + 0.2, "tone_curve": curve})
+                                                for i in range(n)]),
+        ("contrast + curve (tail)", "curves", [EditProgram.from_dict({"contrast": 10 + i, "tone_curve": curve})
+                                               for i in range(n)]),
+    ]
+    saved = fused.MIN_PIXELS_GAIN, fused.MIN_PIXELS_CURVES
+    print(f"{'program':<26} {'size':>5} {'fused ms':>9} {'unfused ms':>10} {'fused/unfused':>13}  engine picks")
+    for name, kind, progs in kinds:
+        for size in (32, 64, 96, 128, 192, 256, 384, 448, 512):
+            x = torch.rand(n, 3, size, size, device=dev)
+            r = max(reps, int(100 * 64 * 64 / (size * size)))
+            try:
+                fused.MIN_PIXELS_GAIN = fused.MIN_PIXELS_CURVES = 0
+                t_f = timeit(lambda x=x, progs=progs: apply_program(x, progs), dev, r)
+                fused.MIN_PIXELS_GAIN = fused.MIN_PIXELS_CURVES = 1 << 62
+                t_u = timeit(lambda x=x, progs=progs: apply_program(x, progs), dev, r)
+            finally:
+                fused.MIN_PIXELS_GAIN, fused.MIN_PIXELS_CURVES = saved
+            pick = "fused" if fused.pays_off(x.device) and fused.worth_tables(size * size, kind == "curves") else "stages"
+            print(f"{name:<26} {size:5d} {1e3 * t_f:9.2f} {1e3 * t_u:10.2f} {t_f / t_u:13.2f}  {pick}")
 
 
 def _pow_decode(x: torch.Tensor) -> torch.Tensor:  # the previous eager decode: in-place pow, then where

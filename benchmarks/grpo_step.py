@@ -1,12 +1,16 @@
 """Seconds per GRPO step of the tiny VLM: rlkit's env-executed reward vs plain trl with a constant reward.
 
-    python benchmarks/grpo_step.py [--steps 12] [--repeats 2] [--batch 8] [--generations 4]
+    python benchmarks/grpo_step.py --policy rlkit-quickstart/grpo [--steps 40] [--repeats 3] [--batch 8]
 
-Both runs use the same tiny Qwen2.5-VL, the same image prompts, batch, completion length and seed, with
-learning_rate = 0 so that both generate exactly the same completions (the comparison is then the reward
-path alone, not different text lengths). The rlkit run executes every completion in VectorRetouchEnv and
-scores it with ``retouchiq_policy_reward`` (format + L1 to the expert image); the baseline returns 1.0.
-Runs alternate (baseline, rlkit, baseline, rlkit, ...) and the median step time of each is compared.
+The two are interleaved inside the same GRPOTrainer run: each step, a seeded coin picks whether the
+completions are scored with ``RetouchEnvReward`` (every completion executed in the retouching environment, scored by
+``retouchiq_policy_reward``: format + L1 to the expert image) or with trl's constant baseline (1.0).
+Same model, image prompts, batch, completion length and seed, and ``learning_rate = 0`` so that the policy
+never changes. Comparing steps of one run removes the drift between runs (run medians of the same
+configuration vary by 5-15% on a shared 2-core machine, more than the effect measured); each repeat is a
+fresh run, and the result is the ratio of the median step times with a bootstrap 90% interval over steps.
+The time spent inside the reward call is also measured directly on every rlkit step. ``--control-spin S``
+checks the design: a busy wait of S seconds in place of the reward must come out as S / step time.
 
 An untrained tiny policy writes no parseable program, so the engine never runs; for a realistic reward
 path pass a trained one, e.g. the quickstart's: ``--policy rlkit-quickstart/grpo``.
@@ -20,11 +24,13 @@ is rlkit's plumbing (rows, parsing, batch building), reported as a share of a tr
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 import time
 
 
-def _step_times(trainer_cls, model_path, processor, reward_funcs, dataset, args):
+def _step_times(trainer_cls, model_path, processor, reward_funcs, dataset, args) -> list[float]:
+    """Wall time of every optimizer step of one GRPOTrainer run (generation, reward, loss, update)."""
     from transformers import TrainerCallback
 
     times: list[float] = []
@@ -40,6 +46,15 @@ def _step_times(trainer_cls, model_path, processor, reward_funcs, dataset, args)
                           processing_class=processor, callbacks=[Timer()])
     trainer.train()
     return times
+
+
+def ratio_interval(ours: list[float], base: list[float], *, draws: int = 2000, seed: int = 0
+                   ) -> tuple[float, float, float]:
+    """median(ours) / median(base) and its bootstrap 90% interval (steps resampled with replacement)."""
+    rng = random.Random(seed)
+    boot = sorted(statistics.median(rng.choices(ours, k=len(ours))) / statistics.median(rng.choices(base, k=len(base)))
+                  for _ in range(draws))
+    return statistics.median(ours) / statistics.median(base), boot[int(0.05 * draws)], boot[int(0.95 * draws)]
 
 
 def _best(fn, repeats: int = 50) -> float:
@@ -72,11 +87,15 @@ def reward_call_parts(env_reward, rows, texts) -> dict[str, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=12, help="GRPO steps per run (the first 2 are warm-up)")
-    ap.add_argument("--repeats", type=int, default=2, help="alternating runs of each variant")
+    ap.add_argument("--steps", type=int, default=40, help="GRPO steps per run, each rlkit or baseline by a "
+                                                        "seeded coin (the first 2 are warm-up)")
+    ap.add_argument("--repeats", type=int, default=3, help="runs (each a fresh GRPOTrainer)")
     ap.add_argument("--batch", type=int, default=8, help="completions per step")
     ap.add_argument("--generations", type=int, default=4, help="completions per prompt")
     ap.add_argument("--max-completion-length", type=int, default=24)
+    ap.add_argument("--control-spin", type=float, default=0.0, metavar="SECONDS",
+                    help="control run: the 'rlkit' steps busy-wait this long instead of calling the reward, so the "
+                         "overhead must come out as SECONDS / step time (checks the design for bias)")
     ap.add_argument("--policy", default="tiny:qwen2_5_vl",
                     help="policy folder; a trained one (e.g. rlkit-quickstart/grpo) writes valid programs, so the "
                          "engine really runs (default: the random tiny model, whose text rarely parses)")
@@ -99,9 +118,7 @@ def main() -> None:
     rows = build_quickstart_rows(("astronaut", "coffee"), 4, image_size=64, seed=0)
     dataset = Dataset.from_list(retoucher_rows(rows, stage="grpo"))
     env_reward = RetouchEnvReward(retouchiq_policy_reward(), image_size=64, fmt="retouchiq", name="retouchiq")
-    reward_seconds: list[float] = []
 
-    valid = [0, 0]
     texts = ["It is too dark.\n{exposure=+0.8}", "{exposure=+1.0; contrast=+10}", "It looks cold.\n{temperature=+40}",
              "{temperature=-35}", "It is too bright.\n{exposure=-0.7}", "{saturation=+20}", "It is too dark.\n{exposure=",
              "{vibrance=+15; exposure=+0.3}"]
@@ -111,8 +128,26 @@ def main() -> None:
           f"engine render {1e3 * parts['render']:.2f} + reward arithmetic {1e3 * parts['score']:.2f} + rlkit "
           f"plumbing {1e3 * parts['plumbing']:.2f} ms")
 
-    def timed_env_reward(*a, **kw):
+    spin = opts.control_spin
+    kinds: list[str] = []  # per reward call (one per step): which reward scored that step
+    reward_seconds: list[float] = []
+    valid = [0, 0]
+
+    assign = random.Random(1)
+
+    def interleaved(*a, **kw):
+        """Each step, by a seeded coin: rlkit's env reward (timed) or trl's constant baseline. (A fixed
+        alternation would tie each kind to the same places in trl's per-epoch prompt order: +2% bias.)"""
+        if assign.random() < 0.5:
+            kinds.append("trl")
+            return [1.0] * len(kw["completions"])
+        kinds.append("rlkit")
         t = time.perf_counter()
+        if spin:  # control: a busy wait as long as the reward call, in place of it
+            while time.perf_counter() - t < spin:
+                pass
+            reward_seconds.append(time.perf_counter() - t)
+            return [1.0] * len(kw["completions"])
         out = env_reward(*a, **kw)
         reward_seconds.append(time.perf_counter() - t)
         rollouts = env_reward.last_batch.rollouts
@@ -120,32 +155,41 @@ def main() -> None:
         valid[1] += len(rollouts)
         return out
 
-    timed_env_reward.__name__ = "retouchiq"
-
-    def constant(completions, **kw):
-        return [1.0] * len(completions)
-
+    interleaved.__name__ = "retouchiq"
     args = GRPOConfig(output_dir="/tmp/rlkit-bench-grpo", max_steps=opts.steps, learning_rate=0.0,
                       per_device_train_batch_size=opts.batch, num_generations=opts.generations,
                       max_completion_length=opts.max_completion_length, use_cpu=not torch.cuda.is_available(),
                       bf16=False, report_to="none", save_strategy="no", logging_steps=1000, seed=0,
                       disable_tqdm=True)
-    results: dict[str, list[float]] = {"trl + constant reward": [], "rlkit env + RetouchIQ reward": []}
+    steps: dict[str, list[float]] = {"trl": [], "rlkit": []}
     for r in range(opts.repeats):
-        for name, funcs in (("trl + constant reward", [constant]), ("rlkit env + RetouchIQ reward", [timed_env_reward])):
-            times = _step_times(GRPOTrainer, model_path, processor, funcs, dataset, args)
-            results[name].extend(times[2:])
-            print(f"  run {r + 1} {name:30s} median {statistics.median(times[2:]):.4f} s/step")
-    base = statistics.median(results["trl + constant reward"])
-    ours = statistics.median(results["rlkit env + RetouchIQ reward"])
+        kinds.clear()
+        assign.seed(r)
+        times = _step_times(GRPOTrainer, model_path, processor, [interleaved], dataset, args)
+        if len(kinds) != len(times) or len(set(kinds[2:])) < 2:
+            raise SystemExit(f"expected one reward call per step and both kinds, got {len(kinds)} calls for "
+                             f"{len(times)} steps ({sorted(set(kinds))})")
+        run = {"trl": [], "rlkit": []}
+        for kind, t in list(zip(kinds, times))[2:]:
+            run[kind].append(t)
+            steps[kind].append(t)
+        ratio = statistics.median(run["rlkit"]) / statistics.median(run["trl"])
+        print(f"  run {r + 1}: trl + constant {statistics.median(run['trl']):.4f} s/step, rlkit env "
+              f"{statistics.median(run['rlkit']):.4f} s/step, ratio {ratio:.3f} ({len(run['trl'])} + "
+              f"{len(run['rlkit'])} steps)")
+    base = statistics.median(steps["trl"])
+    ours = statistics.median(steps["rlkit"])
+    ratio, lo, hi = ratio_interval(steps["rlkit"], steps["trl"])
     rew = statistics.median(reward_seconds) if reward_seconds else float("nan")
     print(f"\nGRPO step, tiny Qwen2.5-VL, {opts.batch} completions of <= {opts.max_completion_length} tokens, "
-          f"64x64 images, {torch.get_num_threads()} threads")
-    print(f"  trl + constant reward        {base:.4f} s/step")
-    print(f"  rlkit env + RetouchIQ reward {ours:.4f} s/step   (of which the env reward call: {rew:.4f} s, "
-          f"{100 * rew / base:.1f}% of a trl step; valid programs {100 * valid[0] / max(1, valid[1]):.0f}%)")
-    print(f"  ratio rlkit / trl            {ours / base:.3f}   overhead {100 * (ours / base - 1):+.1f}% "
-          f"(target <= +3%)")
+          f"64x64 images, {torch.get_num_threads()} threads, steps interleaved in {opts.repeats} runs")
+    print(f"  trl + constant reward        {base:.4f} s/step  ({len(steps['trl'])} steps)")
+    print(f"  rlkit env + RetouchIQ reward {ours:.4f} s/step  ({len(steps['rlkit'])} steps; valid programs "
+          f"{100 * valid[0] / max(1, valid[1]):.0f}%)")
+    print(f"  ratio rlkit / trl            {ratio:.3f}   overhead {100 * (ratio - 1):+.1f}% "
+          f"(90% interval {100 * (lo - 1):+.1f}% .. {100 * (hi - 1):+.1f}%; target <= +3%)")
+    print(f"  the env reward call itself   {1e3 * rew:.2f} ms = {100 * rew / base:.1f}% of a trl step (measured on "
+          f"every rlkit step)")
     print(f"  rlkit plumbing in the reward call: {1e3 * parts['plumbing']:.2f} ms = "
           f"{100 * parts['plumbing'] / base:.2f}% of a trl step")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -35,11 +36,31 @@ def load_image(value: ImageArray | str | Path, what: str = "image") -> torch.Ten
     return to_chw(value, what)
 
 
+def load_images(values: Sequence[ImageArray | str | Path], names: Sequence[str]) -> list[torch.Tensor]:
+    """:func:`load_image` of each value (``names[i]`` names it in errors). RGB PIL images of one size are
+    converted together, one torch conversion per size instead of one per image (a trl step hands the
+    environment two PIL images per completion)."""
+    out: list[torch.Tensor | None] = [None] * len(values)
+    by_size: dict[tuple[int, int], list[int]] = {}
+    for i, value in enumerate(values):
+        if isinstance(value, Image.Image) and value.mode == "RGB":
+            by_size.setdefault(value.size, []).append(i)
+        else:
+            out[i] = load_image(value, names[i])
+    for idx in by_size.values():
+        arr = torch.from_numpy(np.stack([np.asarray(values[i]) for i in idx]))  # (n, H, W, 3) uint8, one copy
+        t = arr.permute(0, 3, 1, 2).to(torch.float32, memory_format=torch.contiguous_format).div_(255.0)
+        for k, i in enumerate(idx):
+            out[i] = t[k]
+    return out  # type: ignore[return-value]
+
+
 def to_chw(value: object, what: str = "image") -> torch.Tensor:
     """(3, H, W) float32 in [0, 1] from PIL, numpy (H, W, 3) / (3, H, W) (uint8 or float) or torch."""
     if isinstance(value, Image.Image):
-        arr = np.asarray(value.convert("RGB"), dtype=np.uint8)
-        return torch.from_numpy(arr.copy()).permute(2, 0, 1).float() / 255.0
+        arr = np.array(value if value.mode == "RGB" else value.convert("RGB"), dtype=np.uint8)  # one copy
+        return torch.from_numpy(arr).permute(2, 0, 1).to(torch.float32, memory_format=torch.contiguous_format
+                                                          ).div_(255.0)
     if isinstance(value, np.ndarray):
         t = torch.from_numpy(np.ascontiguousarray(value))
         if value.ndim == 3 and value.shape[-1] in (1, 3, 4):  # numpy convention: (H, W, C)

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from rlkit.envs._images import ImageInputError, load_image, resize, to_uint8_hwc
+from rlkit.envs._images import ImageInputError, load_images, resize, to_uint8_hwc
 from rlkit.ops import EditProgram, ParseResult, ProgramError, apply_program, parse_program
 from rlkit.rewards import Reward, RewardBatch, RewardResult, Rollout
 
@@ -36,6 +36,7 @@ __all__ = [
     "as_text_observation",
     "episode_batch",
     "episode_from_row",
+    "episodes_from_rows",
     "observe",
     "parse_action",
     "row_for_reset",
@@ -111,37 +112,65 @@ def episode_from_row(
     row: Mapping[str, object], image_size: tuple[int, int], *, seed: int, row_index: int | None = None
 ) -> Episode:
     """Load a row's images at ``image_size`` = (H, W); a clear EnvConfigError names a bad column."""
-    if not isinstance(row, Mapping):
-        raise EnvConfigError(f"a data row must be a mapping of columns, got {type(row).__name__}")
-    image = _pick(row, "image")
-    if image is None:
-        raise EnvConfigError(f"data row has no 'image' (or 'photo') column; columns: {sorted(row)}")
-    instruction = row.get("instruction", "")
-    if instruction is None:
-        instruction = ""
-    if not isinstance(instruction, str):
-        raise EnvConfigError(f"row column 'instruction' must be a string, got {type(instruction).__name__}")
+    return episodes_from_rows([row], image_size, seeds=[seed], row_indices=[row_index])[0]
+
+
+def episodes_from_rows(
+    rows: Sequence[Mapping[str, object]], image_size: tuple[int, int], *, seeds: Sequence[int],
+    row_indices: Sequence[int | None] | None = None,
+) -> list[Episode]:
+    """:func:`episode_from_row` for many rows, their images converted together (``load_images``); a clear
+    EnvConfigError names a bad column and, for several rows, which row."""
+    n = len(rows)
+    if len(seeds) != n or (row_indices is not None and len(row_indices) != n):
+        raise EnvConfigError(f"episodes_from_rows: {n} rows, {len(seeds)} seeds and "
+                             f"{n if row_indices is None else len(row_indices)} row indices")
+    values: list[object] = []
+    names: list[str] = []
+    slots: list[tuple[int, str]] = []
+    instructions: list[str] = []
+    for i, row in enumerate(rows):
+        where = f" of row {i}" if n > 1 else ""
+        if not isinstance(row, Mapping):
+            raise EnvConfigError(f"a data row{where} must be a mapping of columns, got {type(row).__name__}")
+        image = _pick(row, "image")
+        if image is None:
+            raise EnvConfigError(f"data row{where} has no 'image' (or 'photo') column; columns: {sorted(row)}")
+        instruction = row.get("instruction", "")
+        if instruction is None:
+            instruction = ""
+        if not isinstance(instruction, str):
+            raise EnvConfigError(f"row column 'instruction'{where} must be a string, got "
+                                 f"{type(instruction).__name__}")
+        instructions.append(instruction)
+        for role, value in (("image", image), ("source_image", _pick(row, "source_image")),
+                            ("target_image", _pick(row, "target_image"))):
+            if value is not None:
+                values.append(value)
+                names.append(f"row column '{role}'{where}")
+                slots.append((i, role))
+    images: list[dict[str, torch.Tensor]] = [{} for _ in range(n)]
     try:
-        loaded = load_image(image, "row column 'image'")
-        original_size = (int(loaded.shape[-2]), int(loaded.shape[-1]))
-        initial = resize(loaded, image_size)
-        src = _pick(row, "source_image")
-        source = initial if src is None else resize(load_image(src, "row column 'source_image'"), image_size)
-        tgt = _pick(row, "target_image")
-        target = None if tgt is None else resize(load_image(tgt, "row column 'target_image'"), image_size)
+        for (i, role), t in zip(slots, load_images(values, names)):  # type: ignore[arg-type]
+            images[i][role] = t if role == "image" else resize(t, image_size)
     except ImageInputError as exc:
         raise EnvConfigError(str(exc)) from exc
-    return Episode(
-        row=dict(row),
-        instruction=instruction,
-        initial=initial,
-        source=source,
-        target=target,
-        current=initial.clone(),
-        seed=int(seed),
-        row_index=row_index,
-        original_size=original_size,
-    )
+    episodes = []
+    for i, row in enumerate(rows):
+        loaded = images[i]["image"]
+        initial = resize(loaded, image_size)
+        episodes.append(Episode(
+            row=dict(row),
+            instruction=instructions[i],
+            initial=initial,
+            source=images[i].get("source_image", initial),
+            target=images[i].get("target_image"),
+            current=initial.clone(),
+            seed=int(seeds[i]),
+            row_index=None if row_indices is None else row_indices[i],
+            original_size=(int(loaded.shape[-2]), int(loaded.shape[-1])),
+        ))
+    return episodes
 
 
 @dataclass
@@ -259,10 +288,11 @@ def apply_programs(
         if len(episodes) == 1:
             return [f"the engine could not execute the program: {exc}"]
         return [apply_programs([e], [p], device)[0] for e, p in zip(episodes, programs)]
+    finite = torch.isfinite(out).flatten(1).all(1).tolist()  # one pass for the batch
+    out = out.clamp_(0.0, 1.0)
     errors: list[str | None] = []
-    for i, e in enumerate(episodes):
-        result = out[i].clamp(0.0, 1.0)
-        if not torch.isfinite(result).all():
+    for e, ok, result in zip(episodes, finite, out):
+        if not ok:
             errors.append("the engine produced non-finite pixels; the edit was not applied")
             continue
         e.current = result

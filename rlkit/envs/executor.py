@@ -19,7 +19,7 @@ from rlkit.envs.core import (
     EnvConfigError,
     apply_programs,
     episode_batch,
-    episode_from_row,
+    episodes_from_rows,
 )
 from rlkit.envs.retouch import RetouchSettings, _RetouchConfig
 from rlkit.rewards import Reward, RewardBatch, TrlRewardFunction, completion_text, to_trl_reward_funcs
@@ -66,8 +66,8 @@ class RetouchExecutor:
         if len(texts) != len(rows):
             raise EnvConfigError(f"RetouchExecutor: {len(texts)} completions for {len(rows)} rows")
         self._calls += 1
-        episodes = [episode_from_row(row, self.cfg.image_size, seed=self._calls * 100_003 + i, row_index=i)
-                    for i, row in enumerate(rows)]
+        episodes = episodes_from_rows(rows, self.cfg.image_size, seeds=[self._calls * 100_003 + i for i in range(len(rows))],
+                                      row_indices=range(len(rows)))
         actions = [self.cfg.parse(t) for t in texts]
         todo = [i for i, a in enumerate(actions) if a.valid and a.program is not None]
         errors = apply_programs([episodes[i] for i in todo], [actions[i].program for i in todo], self.cfg.device)

@@ -170,8 +170,11 @@ def _run(images: torch.Tensor, x: torch.Tensor, values: dict[str, torch.Tensor],
     P = Params(n, x.device, values, local, profiles)
     compile = compile and P.profiles is None
     fuse = fused.pays_off(x.device)
+    # small images render stage by stage: building the tables would cost more than it saves
+    big = fused.worth_tables(x.shape[-2] * x.shape[-1], curves=luts is not None)
     closed_form = fuse and compile and luts is None and fused.fusible(None, P, luts)
-    tables = fused.tables(P, luts, x.device) if fuse and not closed_form and fused.fusible(x, P, luts) else None
+    tables = (fused.tables(P, luts, x.device)
+              if fuse and big and not closed_form and fused.fusible(x, P, luts) else None)
     if closed_form:
         out = compiled.gain_only(x, P)
     elif tables is not None:
@@ -180,7 +183,7 @@ def _run(images: torch.Tensor, x: torch.Tensor, values: dict[str, torch.Tensor],
         # the tail LUT approximates encode's derivative piecewise: only where no gradient is recorded
         grad = torch.is_grad_enabled() and (x.requires_grad or any(v.requires_grad for v in values.values())
                                             or any(v.requires_grad for v in local.values()))
-        tail = fused.tail_tables(luts) if fuse and luts is not None and not grad else None
+        tail = fused.tail_tables(luts) if fuse and big and luts is not None and not grad else None
         if compile:
             out = compiled.render(x, P, luts, tail, grad)
         else:

@@ -18,7 +18,8 @@ from .color import linear_to_srgb
 from .lut import LUT_SIZE, apply_lut
 from .stages import Params
 
-__all__ = ["fusible", "pays_off", "tables", "tail_tables", "FUSIBLE", "FUSE_INTERVALS"]
+__all__ = ["fusible", "pays_off", "worth_tables", "tables", "tail_tables", "FUSIBLE", "FUSE_INTERVALS",
+           "MIN_PIXELS_GAIN", "MIN_PIXELS_CURVES"]
 
 FUSE_INTERVALS = 4 * (LUT_SIZE - 1)  # a refinement of the curve-LUT grid: a curve's knots are grid nodes
 FUSIBLE = frozenset({"exposure", "temperature", "tint", "grain_amount", "grain_size"})
@@ -29,6 +30,20 @@ def pays_off(device: torch.device) -> bool:
     tables costs more than it saves (H200, batch 8 at 512^2 and 1024^2: fused 0.34-1.05x the speed of stage
     by stage, eager and compiled; ``benchmarks/engine.py``), so GPUs run stage by stage."""
     return device.type == "cpu"
+
+
+#: Pixels per image from which the tables cost less than the passes they save (CPU, eager, batch 8, 2 threads;
+#: ``python benchmarks/engine.py --crossover``, 2026-12-05). Building them renders ~3 x 4093 float64 samples per
+#: image, which at 64^2 costs more than the whole unfused render: exposure / white balance alone break even
+#: between 256^2 and 448^2 (runs vary; unfused they are only ~5 passes), with point curves (whole program or
+#: tail) near 100^2.
+MIN_PIXELS_GAIN = 384 * 384
+MIN_PIXELS_CURVES = 100 * 100
+
+
+def worth_tables(pixels: int, curves: bool) -> bool:
+    """Whether images of ``pixels`` pixels are large enough for a fusion's tables to pay for themselves."""
+    return pixels >= (MIN_PIXELS_CURVES if curves else MIN_PIXELS_GAIN)
 
 
 def fusible(x: torch.Tensor | None, P: Params, luts: torch.Tensor | None) -> bool:

@@ -66,7 +66,8 @@ def apply_lut(x: torch.Tensor, lut: torch.Tensor) -> torch.Tensor:
     pos = x.clamp(0.0, 1.0).reshape(n, c, h * w) * (k - 1)
     i0 = pos.floor().clamp(0, k - 2)
     frac = pos - i0
-    i0 = i0.long()
+    # NaN (a non-finite intermediate) casts to INT64_MIN: clamped, it stays NaN through frac, not an index error
+    i0 = i0.long().clamp_(0, k - 2)
     a = torch.gather(lut, 2, i0)
     b = torch.gather(lut, 2, i0 + 1)
     return (a + (b - a) * frac).reshape(n, c, h, w)

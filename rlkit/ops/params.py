@@ -7,6 +7,7 @@ key (``crs:`` namespace in XMP) that carries the same meaning, or ``None`` when 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -237,6 +238,11 @@ def canonical_name(name: str) -> str | None:
     """
     if not isinstance(name, str):
         return None
+    return _canonical_str(name)
+
+
+@functools.lru_cache(maxsize=4096)  # parsers ask once per operation of every completion; the answer never changes
+def _canonical_str(name: str) -> str | None:
     bare = name.removeprefix("crs:")
     if bare in LIGHTROOM_OTHER_KEYS:
         return None

@@ -679,7 +679,12 @@ def render_program(program: EditProgram, fmt: str, *, reasoning: str = "") -> st
         body = json.dumps(program.to_dict())
         return f"{reasoning}\n{body}" if reasoning else body
     if fmt == "jarvis":
-        return f"<think>{reasoning}</think><answer>{json.dumps(program_to_lightroom(program))}</answer>"
+        d = program_to_lightroom(program)
+        m = program.params.get("monochrome")
+        if m is not None and 0.0 < m < 1.0:  # Lightroom's treatment is on or off: a partial blend keeps our name
+            del d["ConvertToGrayscale"]
+            d["monochrome"] = m
+        return f"<think>{reasoning}</think><answer>{json.dumps(d)}</answer>"
     if fmt == "retouchiq":
         parts = [f"{k}={_num_str(v)}" for k, v in program.params.items()]
         d = program.to_dict()

@@ -57,8 +57,13 @@ def as_tensor(image: ImageLike, *, where: str = "image", check: bool = True) -> 
 def as_tensors(images: Sequence[ImageLike | None], *, what: str = "image", check: bool = True
                ) -> list[torch.Tensor | None]:
     """:func:`as_tensor` for each image (None stays None), converting each distinct object once
-    (the G completions of a GRPO group share their source and target images)."""
+    (the G completions of a GRPO group share their source and target images).
+
+    Tensors given as tensors are range-checked together, one pass per image size instead of one per image;
+    a bad one is then named by its sample index as :func:`as_tensor` would.
+    """
     seen: dict[int, torch.Tensor] = {}
+    first: dict[int, int] = {}  # object -> first sample index (for the error message)
     out: list[torch.Tensor | None] = []
     for i, img in enumerate(images):
         if img is None:
@@ -66,8 +71,19 @@ def as_tensors(images: Sequence[ImageLike | None], *, what: str = "image", check
             continue
         key = id(img)
         if key not in seen:
-            seen[key] = as_tensor(img, where=f"{what} of sample {i}", check=check)
+            first[key] = i
+            seen[key] = as_tensor(img, where=f"{what} of sample {i}", check=False)
         out.append(seen[key])
+    if check:
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for key, t in seen.items():
+            if isinstance(images[first[key]], torch.Tensor) and t.numel():
+                by_shape.setdefault(tuple(t.shape), []).append(key)
+        for keys in by_shape.values():
+            lo, hi = torch.aminmax(torch.stack([seen[k] for k in keys]))  # NaN propagates into both
+            if not (bool(torch.isfinite(lo) & torch.isfinite(hi)) and lo >= -1e-6 and hi <= 1 + 1e-6):
+                for k in keys:  # name the first bad one
+                    as_tensor(seen[k], where=f"{what} of sample {first[k]}")
     return out
 
 

@@ -16,6 +16,17 @@ def _encode(x: np.ndarray) -> np.ndarray:
     return np.where(x <= 0.0031308, x * 12.92, 1.055 * np.power(np.maximum(x, 0.0031308), 1 / 2.4) - 0.055)
 
 
+REAL_MIN_PIXELS = (fused.MIN_PIXELS_GAIN, fused.MIN_PIXELS_CURVES)
+
+
+@pytest.fixture(autouse=True)
+def fuse_at_any_size(monkeypatch):
+    """These tests check the fused paths' values on small images: take the paths whatever the size (the engine
+    itself uses them only from the sizes where they pay off; the gate has its own tests at the end)."""
+    monkeypatch.setattr(fused, "MIN_PIXELS_GAIN", 0)
+    monkeypatch.setattr(fused, "MIN_PIXELS_CURVES", 0)
+
+
 @pytest.fixture
 def unfused(monkeypatch):
     """Call ``fn()`` with the fused path switched off (the full stage-by-stage pipeline)."""
@@ -211,3 +222,22 @@ def test_non_finite_image_with_curves_gets_a_clear_error(bad):
     p = EditProgram.from_dict({"contrast": 20, "tone_curve": {"master": [[0, 10], [255, 240]]}})
     with pytest.raises(ValueError, match="NaN or inf values; point tone curves need finite inputs"):
         apply_program(x, p)
+
+
+@pytest.mark.parametrize(("d", "size", "fuses"), [
+    ({"exposure": 0.5, "temperature": 20}, 64, False),   # a GRPO-sized batch: stage by stage is ~2x faster
+    ({"exposure": 0.5, "temperature": 20}, 384, True),
+    ({"exposure": 0.5, "tone_curve": {"master": [[0, 10], [255, 240]]}}, 64, False),
+    ({"exposure": 0.5, "tone_curve": {"master": [[0, 10], [255, 240]]}}, 100, True),
+    ({"contrast": 20, "tone_curve": {"master": [[0, 10], [255, 240]]}}, 64, False),
+    ({"contrast": 20, "tone_curve": {"master": [[0, 10], [255, 240]]}}, 100, True),
+])
+def test_fusions_are_used_only_where_their_tables_pay_off(d, size, fuses, monkeypatch):
+    # crossovers measured by benchmarks/engine.py --crossover (CPU, batch 8): ~384^2 for a gain, ~100^2 with curves
+    monkeypatch.setattr(fused, "MIN_PIXELS_GAIN", REAL_MIN_PIXELS[0])
+    monkeypatch.setattr(fused, "MIN_PIXELS_CURVES", REAL_MIN_PIXELS[1])
+    p = EditProgram.from_dict(d)
+    whole, tail = _spy(monkeypatch, "tables"), _spy(monkeypatch, "tail_tables")
+    out = apply_program(torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(6)), p)
+    assert bool(whole or tail) is fuses
+    assert out.shape == (1, 3, size, size)

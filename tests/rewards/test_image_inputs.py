@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from rlkit.rewards.images import as_tensor
+from rlkit.rewards.images import as_tensor, as_tensors
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])
@@ -30,3 +30,14 @@ def test_finite_images_in_range_pass_unchanged():
     assert torch.equal(as_tensor(t), t)
     u8 = np.full((4, 4, 3), 255, dtype=np.uint8)
     assert torch.equal(as_tensor(u8), torch.ones(3, 4, 4))
+
+
+@pytest.mark.parametrize(("bad", "match"), [(float("nan"), "finite"), (1.5, r"\[0, 1\]"), (-0.2, r"\[0, 1\]")])
+def test_a_batch_of_tensors_names_the_sample_that_is_bad(bad, match):
+    # tensors are checked together (one pass per size); the error still names the sample, not the batch
+    images = [torch.rand(3, 8, 8) for _ in range(4)] + [torch.rand(3, 6, 6)]
+    images[2][0, 1, 1] = bad
+    with pytest.raises(ValueError, match=rf"target image of sample 2: .*{match}"):
+        as_tensors(images, what="target image")
+    images[2][0, 1, 1] = 0.5
+    assert all(torch.equal(a, b) for a, b in zip(as_tensors(images), images))
