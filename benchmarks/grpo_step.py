@@ -174,8 +174,8 @@ def main() -> None:
             run[kind].append(t)
             steps[kind].append(t)
         ratio = statistics.median(run["rlkit"]) / statistics.median(run["trl"])
-        print(f"  run {r + 1}: trl + constant {statistics.median(run['trl']):.4f} s/step, rlkit env "
-              f"{statistics.median(run['rlkit']):.4f} s/step, ratio {ratio:.3f} ({len(run['trl'])} + "
+        print(f"  run {r + 1}: trl + constant {statistics.median(run['trl']):.4f} s/step, "
+              f"{'spin' if spin else 'rlkit env'} {statistics.median(run['rlkit']):.4f} s/step, ratio {ratio:.3f} ({len(run['trl'])} + "
               f"{len(run['rlkit'])} steps)")
     base = statistics.median(steps["trl"])
     ours = statistics.median(steps["rlkit"])
@@ -184,12 +184,13 @@ def main() -> None:
     print(f"\nGRPO step, tiny Qwen2.5-VL, {opts.batch} completions of <= {opts.max_completion_length} tokens, "
           f"64x64 images, {torch.get_num_threads()} threads, steps interleaved in {opts.repeats} runs")
     print(f"  trl + constant reward        {base:.4f} s/step  ({len(steps['trl'])} steps)")
-    print(f"  rlkit env + RetouchIQ reward {ours:.4f} s/step  ({len(steps['rlkit'])} steps; valid programs "
-          f"{100 * valid[0] / max(1, valid[1]):.0f}%)")
+    label = f"control: spin {1e3 * spin:.2f} ms" if spin else "rlkit env + RetouchIQ reward"
+    detail = "" if spin else f"; valid programs {100 * valid[0] / max(1, valid[1]):.0f}%"
+    print(f"  {label:<28} {ours:.4f} s/step  ({len(steps['rlkit'])} steps{detail})")
     print(f"  ratio rlkit / trl            {ratio:.3f}   overhead {100 * (ratio - 1):+.1f}% "
           f"(90% interval {100 * (lo - 1):+.1f}% .. {100 * (hi - 1):+.1f}%; target <= +3%)")
-    print(f"  the env reward call itself   {1e3 * rew:.2f} ms = {100 * rew / base:.1f}% of a trl step (measured on "
-          f"every rlkit step)")
+    what = "the spin itself" if spin else "the env reward call itself"
+    print(f"  {what:<28} {1e3 * rew:.2f} ms = {100 * rew / base:.1f}% of a trl step (measured on every rlkit step)")
     print(f"  rlkit plumbing in the reward call: {1e3 * parts['plumbing']:.2f} ms = "
           f"{100 * parts['plumbing'] / base:.2f}% of a trl step")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -63,9 +64,11 @@ def as_image_batch(x: object, name: str) -> torch.Tensor:
         raise ValueError(f"{name}: expected shape (N, 3, H, W) (or (3, H, W)), got {tuple(x.shape)}")
     if not t.dtype.is_floating_point:
         raise TypeError(f"{name}: expected float values in [0, 1], got dtype {t.dtype} (divide uint8 by 255)")
-    if not torch.isfinite(t).all():
+    if t.numel() == 0:
+        raise ValueError(f"{name}: empty image batch, shape {tuple(x.shape)}")
+    lo, hi = (float(v) for v in torch.aminmax(t))  # one pass; NaN propagates into both, inf shows as a bound
+    if not (math.isfinite(lo) and math.isfinite(hi)):
         raise ValueError(f"{name}: contains NaN or inf")
-    lo, hi = float(t.min()), float(t.max())
     if lo < -1e-6 or hi > 1 + 1e-6:
         raise ValueError(f"{name}: values must lie in [0, 1], got range [{lo:.4g}, {hi:.4g}]")
     return t

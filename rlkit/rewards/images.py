@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -29,11 +30,11 @@ def as_tensor(image: ImageLike, *, where: str = "image", check: bool = True) -> 
             raise ValueError(f"{where}: expected a (3,H,W) tensor, got shape {tuple(t.shape)}")
         t = t.float()
         if check and t.numel():
-            lo, hi = torch.aminmax(t)  # NaN propagates into both
-            if not bool(torch.isfinite(lo) & torch.isfinite(hi)):
+            lo, hi = (float(v) for v in torch.aminmax(t))  # NaN propagates into both
+            if not (math.isfinite(lo) and math.isfinite(hi)):
                 raise ValueError(f"{where}: tensor values must be finite (found NaN or inf)")
             if lo < -1e-6 or hi > 1 + 1e-6:
-                raise ValueError(f"{where}: tensor values must lie in [0, 1], got [{float(lo):.3g}, {float(hi):.3g}]")
+                raise ValueError(f"{where}: tensor values must lie in [0, 1], got [{lo:.3g}, {hi:.3g}]")
         return t.cpu()
     if hasattr(image, "convert") and hasattr(image, "size"):  # PIL.Image
         arr = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
@@ -80,8 +81,8 @@ def as_tensors(images: Sequence[ImageLike | None], *, what: str = "image", check
             if isinstance(images[first[key]], torch.Tensor) and t.numel():
                 by_shape.setdefault(tuple(t.shape), []).append(key)
         for keys in by_shape.values():
-            lo, hi = torch.aminmax(torch.stack([seen[k] for k in keys]))  # NaN propagates into both
-            if not (bool(torch.isfinite(lo) & torch.isfinite(hi)) and lo >= -1e-6 and hi <= 1 + 1e-6):
+            lo, hi = (float(v) for v in torch.aminmax(torch.stack([seen[k] for k in keys])))  # NaN: both
+            if not (math.isfinite(lo) and math.isfinite(hi) and lo >= -1e-6 and hi <= 1 + 1e-6):
                 for k in keys:  # name the first bad one
                     as_tensor(seen[k], where=f"{what} of sample {first[k]}")
     return out
