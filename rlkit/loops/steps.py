@@ -16,9 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
-from PIL import Image
 
-from rlkit.ops import to_tensor
 from rlkit.policies import (
     ActionError,
     Diagnosis,
@@ -28,6 +26,7 @@ from rlkit.policies import (
     parse_diagnosis,
     regions_from_map,
 )
+from rlkit.rewards.images import as_tensor
 
 __all__ = ["TurnFailure", "ChatBackend", "Clock", "Observation", "MODEL_STEPS", "as_image", "find_regions",
            "ask_reasoner",
@@ -111,24 +110,9 @@ class Observation:
 
 def as_image(value: Any, what: str) -> torch.Tensor:
     """One image as a (3, H, W) float32 tensor in [0, 1] (PIL, (H, W, 3) array, (3, H, W) tensor); a tensor
-    that already is one is used as is (no copy, no re-encoding)."""
-    if isinstance(value, torch.Tensor):
-        t = value.detach()
-        if t.ndim == 4 and t.shape[0] == 1:
-            t = t[0]
-        if t.ndim != 3 or t.shape[0] != 3:
-            raise ValueError(f"{what}: expected a (3, H, W) tensor, got shape {tuple(t.shape)}")
-        t = t.float()
-        if not bool(torch.isfinite(t).all()) or float(t.min()) < 0.0 or float(t.max()) > 1.0:
-            raise ValueError(f"{what}: tensor values must be finite and in [0, 1]")
-    elif isinstance(value, (Image.Image, np.ndarray)):
-        try:
-            t = to_tensor(value)[0]
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{what}: {exc}") from None
-    else:
-        raise TypeError(f"{what}: expected a PIL image, an (H, W, 3) array or a (3, H, W) tensor, got "
-                        f"{type(value).__name__}")
+    that already is one is used as is (no copy, no re-encoding). Each side must be at least 8 pixels (the
+    saliency and region steps downsample)."""
+    t = as_tensor(value, where=what)
     if min(t.shape[-2:]) < 8:
         raise ValueError(f"{what}: image of {tuple(t.shape[-2:])} pixels is too small (each side must be >= 8)")
     return t

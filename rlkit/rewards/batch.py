@@ -29,6 +29,7 @@ __all__ = [
     "OUTPUT_IMAGE_COLUMNS",
     "INSTRUCTION_COLUMNS",
     "TRL_CONTROL_KWARGS",
+    "usable_samples",
 ]
 
 # Column names (first present wins) for the standard roles. trl's own image column is "image"/"images".
@@ -102,6 +103,19 @@ def _fingerprint(image: object) -> str:
     else:
         data = repr(image).encode()
     return hashlib.blake2b(data, digest_size=12).hexdigest()
+
+
+def usable_samples(needs: Sequence[tuple[Sequence[object], str]]) -> tuple[list[int], list[str | None]]:
+    """The samples a reward can score: indices where every ``(values, reason)`` pair has a value, and per
+    sample the reason of the first missing one (None for the usable ones)."""
+    n = len(needs[0][0]) if needs else 0
+    usable: list[int] = []
+    reasons: list[str | None] = [None] * n
+    for i in range(n):
+        reasons[i] = next((why for values, why in needs if values[i] is None), None)
+        if reasons[i] is None:
+            usable.append(i)
+    return usable, reasons
 
 
 def _first_image(value: object) -> object:

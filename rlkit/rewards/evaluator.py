@@ -21,7 +21,7 @@ import numpy as np
 
 from rlkit.data import MOS_DIMENSIONS
 from rlkit.metrics import editrefiner_overall
-from rlkit.rewards.batch import INSTRUCTION_COLUMNS, SOURCE_IMAGE_COLUMNS, RewardBatch
+from rlkit.rewards.batch import INSTRUCTION_COLUMNS, SOURCE_IMAGE_COLUMNS, RewardBatch, usable_samples
 from rlkit.rewards.protocol import Reward, RewardResult
 
 __all__ = ["ScoringAgent", "EvaluatorReward"]
@@ -69,16 +69,10 @@ class EvaluatorReward(Reward):
         has_instruction = batch.find_column(INSTRUCTION_COLUMNS) is not None
         instructions = batch.instructions if has_instruction else [None] * n
         scores: list[float | None] = [None] * n
-        reasons: list[str | None] = [None] * n
         comps: dict[str, list[float | None]] = {f"{self.name}/{d}": [None] * n for d in self.dimensions}
-        idx = []
-        for i in range(n):
-            if outputs[i] is None:
-                reasons[i] = "no edited image (the program did not parse or there is no source image)"
-            elif sources[i] is None:
-                reasons[i] = "no source image to compare the edit with"
-            else:
-                idx.append(i)
+        idx, reasons = usable_samples([
+            (outputs, "no edited image (the program did not parse or there is no source image)"),
+            (sources, "no source image to compare the edit with")])
         if idx:
             pred = np.asarray(self.evaluator.score([sources[i] for i in idx], [outputs[i] for i in idx],
                                                    [instructions[i] or "" for i in idx]), dtype=np.float64)

@@ -108,8 +108,10 @@ def test_bad_construction_and_input_are_named(d):
         EditRefiner(perception=d.SpotPerception(), reasoner=d.Scripted(), action=ActionAgent(INPAINT),
                     tools={"paint": d.AddRed(0.1)}, evaluator=object())
     loop = _loop(d, d.AddRed(0.1))
-    with pytest.raises(ValueError, match=r"image: tensor values must be finite and in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"image: tensor values must lie in \[0, 1\], got \[1\.\d*, "):
         loop.run(d.grey() + 1.0)
+    with pytest.raises(ValueError, match=r"image: tensor values must be finite"):
+        loop.run(d.grey() * float("nan"))
     with pytest.raises(TypeError, match="instruction must be a string"):
         loop.run(d.grey(), instruction=3)
 

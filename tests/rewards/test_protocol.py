@@ -19,6 +19,7 @@ from rlkit.rewards import (
     completion_text,
     reward,
 )
+from rlkit.rewards.batch import usable_samples
 
 
 def const(name, values):
@@ -177,3 +178,11 @@ def test_async_reward_and_async_combination():
         return [0.5] * len(batch)
 
     assert FunctionReward(coro_fn).is_async and FunctionReward(coro_fn)(b).scores == [0.5, 0.5]
+
+
+def test_usable_samples_names_the_first_missing_input_of_each_sample():
+    outputs, sources = ["o", None, None, "o"], ["s", "s", None, None]
+    usable, reasons = usable_samples([(outputs, "no edited image"), (sources, "no source image")])
+    assert usable == [0]
+    assert reasons == [None, "no edited image", "no edited image", "no source image"]
+    assert usable_samples([]) == ([], [])

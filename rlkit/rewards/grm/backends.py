@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from rlkit.policies import load_processor
+from rlkit.rewards.grm.prompt import map_content_blocks
 from rlkit.rewards.images import as_pil
 
 logger = logging.getLogger("rlkit.rewards.grm")
@@ -195,19 +196,12 @@ class OpenAIBackend(GRMBackend):
     # -- request building -----------------------------------------------------------------------
     def payload(self, messages: Messages) -> dict[str, Any]:
         """The JSON body for one request (images encoded as data URLs)."""
-        out = []
-        for m in messages:
-            c = m.get("content")
-            if isinstance(c, list):
-                blocks = []
-                for b in c:
-                    if b.get("type") == "image":
-                        blocks.append({"type": "image_url",
-                                       "image_url": {"url": encode_image(b["image"], self.image_format)}})
-                    else:
-                        blocks.append(b)
-                c = blocks
-            out.append({"role": m["role"], "content": c})
+        def encode(b: dict[str, Any]) -> dict[str, Any]:
+            if b.get("type") != "image":
+                return b
+            return {"type": "image_url", "image_url": {"url": encode_image(b["image"], self.image_format)}}
+
+        out = map_content_blocks(messages, encode)
         body = {"model": self.model, "messages": out, "temperature": self.temperature,
                 "max_tokens": self.max_tokens, **self.extra_body}
         return body

@@ -20,7 +20,7 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from rlkit.rewards.batch import SOURCE_IMAGE_COLUMNS, TARGET_IMAGE_COLUMNS, RewardBatch
+from rlkit.rewards.batch import SOURCE_IMAGE_COLUMNS, TARGET_IMAGE_COLUMNS, RewardBatch, usable_samples
 from rlkit.rewards.grm.backends import GRMBackend, Reply
 from rlkit.rewards.grm.prompt import DEFAULT_TEMPLATE, SCORE_MAX, GRMParse, GRMTemplate, parse_grm_output
 from rlkit.rewards.images import as_pil
@@ -91,15 +91,8 @@ class GenerativeRewardModel(AsyncReward):
                    for i, s in enumerate(batch.source_images)]
         instr = batch.instructions
         scores: list[float | None] = [None] * n
-        reasons: list[str | None] = [None] * n
-        usable = []
-        for i in range(n):
-            if sources[i] is None:
-                reasons[i] = "no source image"
-            elif outputs[i] is None:
-                reasons[i] = "no edited image (the completion's program did not parse)"
-            else:
-                usable.append(i)
+        usable, reasons = usable_samples([(sources, "no source image"),
+                                          (outputs, "no edited image (the completion's program did not parse)")])
         comps: dict[str, list[float | None]] = {}
         if self.mode == "pointwise":
             reqs = [self.template.messages(instr[i] or "", sources[i], [outputs[i]]) for i in usable]

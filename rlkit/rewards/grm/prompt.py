@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["GRMTemplate", "GRMParse", "parse_grm_output", "format_grm_answer", "DEFAULT_TEMPLATE", "SCORE_MAX"]
+__all__ = ["GRMTemplate", "GRMParse", "parse_grm_output", "format_grm_answer", "DEFAULT_TEMPLATE", "SCORE_MAX",
+           "map_content_blocks"]
 
 SCORE_MAX = 10.0
 
@@ -217,3 +218,16 @@ def format_grm_answer(metrics: Sequence[str], scores: Sequence[float]) -> str:
     else:
         tail = "<scores>" + "; ".join(f"Image {k}: {float(v):g}" for k, v in enumerate(scores, 1)) + "</scores>"
     return f"<metrics>\n{body}\n</metrics>\n{tail}"
+
+
+def map_content_blocks(messages: Sequence[Mapping[str, Any]], fn: Callable[[dict[str, Any]], dict[str, Any]]
+                       ) -> list[dict[str, Any]]:
+    """Chat messages with every block of a list content replaced by ``fn(block)`` (string contents kept, a
+    missing role read as "user"): how images are encoded for an HTTP request and decoded by the server."""
+    out = []
+    for m in messages:
+        c = m.get("content")
+        if isinstance(c, list):
+            c = [fn(b) for b in c]
+        out.append({"role": m.get("role", "user"), "content": c})
+    return out

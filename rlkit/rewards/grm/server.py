@@ -18,6 +18,10 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from PIL import Image
+
+from rlkit.rewards.grm.prompt import map_content_blocks
+
 logger = logging.getLogger("rlkit.rewards.grm")
 
 __all__ = ["GRMServer", "transformers_answer_fn", "decode_messages"]
@@ -27,25 +31,17 @@ _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 def decode_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """OpenAI-style messages -> HF-style: ``image_url`` data URLs become PIL images."""
-    from PIL import Image
 
-    out = []
-    for m in messages:
-        c = m.get("content")
-        if isinstance(c, list):
-            blocks = []
-            for b in c:
-                if b.get("type") == "image_url":
-                    url = b["image_url"]["url"] if isinstance(b.get("image_url"), dict) else b.get("image_url")
-                    if not isinstance(url, str) or not url.startswith("data:") or "," not in url:
-                        raise ValueError("only base64 data: URLs are accepted for images")
-                    raw = base64.b64decode(url.split(",", 1)[1])
-                    blocks.append({"type": "image", "image": Image.open(io.BytesIO(raw)).convert("RGB")})
-                else:
-                    blocks.append(b)
-            c = blocks
-        out.append({"role": m.get("role", "user"), "content": c})
-    return out
+    def decode(b: dict[str, Any]) -> dict[str, Any]:
+        if b.get("type") != "image_url":
+            return b
+        url = b["image_url"]["url"] if isinstance(b.get("image_url"), dict) else b.get("image_url")
+        if not isinstance(url, str) or not url.startswith("data:") or "," not in url:
+            raise ValueError("only base64 data: URLs are accepted for images")
+        raw = base64.b64decode(url.split(",", 1)[1])
+        return {"type": "image", "image": Image.open(io.BytesIO(raw)).convert("RGB")}
+
+    return map_content_blocks(messages, decode)
 
 
 class GRMServer:
