@@ -23,7 +23,7 @@ def warm_up_mkl_vml() -> None:
     global _DONE
     if _DONE:
         return
-    import torch
+    import torch  # deferred: every room imports this leaf; torch loads when a warm-up actually runs
 
     for dtype in (torch.float32, torch.float64):
         x = torch.full((64,), 0.5, dtype=dtype)

@@ -51,7 +51,7 @@ def stack_versions() -> dict[str, str | None]:
 
 def devices() -> list[str]:
     """Human-readable list of compute devices torch can use."""
-    import torch
+    import torch  # deferred: `rlkit info` lists versions without importing torch (~1.7 s)
 
     found = [f"cpu ({torch.get_num_threads()} threads)"]
     if torch.cuda.is_available():
@@ -162,7 +162,7 @@ def capabilities(*, deep: bool = False) -> list[Capability]:
     By default a part counts as usable when its package and data are installed (fast: no heavy import);
     ``deep=True`` also imports each package (several seconds), which catches broken installs.
     """
-    import torch
+    import torch  # deferred: as in devices()
 
     cuda = torch.cuda.is_available()
     bf16 = cuda and torch.cuda.is_bf16_supported()

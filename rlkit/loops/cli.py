@@ -12,6 +12,18 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+import torch
+from PIL import Image
+from rich.console import Console
+from rich.table import Table
+
+from rlkit.data import load_blemish, load_editfhf
+from rlkit.envs import InpaintTool, InstructionEditTool
+from rlkit.loops.agentic_retoucher import AgenticRetoucher
+from rlkit.loops.editrefiner import EditRefiner
+from rlkit.policies import ActionAgent, ActionConstraints, EvaluationAgent, ToolSpec, load_saliency_net
+from rlkit.rewards import OpenAIBackend, TransformersBackend
+
 __all__ = ["register", "build_tools", "build_backend"]
 
 
@@ -19,8 +31,6 @@ def build_backend(path: str | None, url: str | None, model: str | None, *, timeo
                   device: str) -> Any:
     """A chat backend: ``rlkit.rewards.OpenAIBackend(url, model, timeout=...)`` or an in-process
     ``TransformersBackend`` on the folder / hub id ``path``; None when neither is given."""
-    from rlkit.rewards import OpenAIBackend, TransformersBackend
-
     if url:
         if not model:
             raise SystemExit("error: a server URL needs the served model's name (--reasoner-model / --planner-model)")
@@ -41,9 +51,6 @@ def _resolve(name: str) -> str:
 def build_tools(args: argparse.Namespace) -> tuple[list[Any], dict[str, Any]]:
     """(ToolSpecs, callables) from ``--inpaint`` / ``--edit`` diffusers pipeline folders (tool names
     ``inpaint`` / ``edit``; cost = ``--steps`` per call)."""
-    from rlkit.envs import InpaintTool, InstructionEditTool
-    from rlkit.policies import ToolSpec
-
     specs, tools = [], {}
     kw = {"device": args.device, "num_inference_steps": args.steps, "seed": args.seed}
     if args.inpaint:
@@ -59,7 +66,7 @@ def build_tools(args: argparse.Namespace) -> tuple[list[Any], dict[str, Any]]:
 
 def _rows(args: argparse.Namespace, kind: str) -> list[dict[str, Any]]:
     if args.data:
-        import datasets
+        import datasets  # deferred: ~1.1 s to import, only for --data folders
 
         p = Path(args.data)
         if p.is_dir():
@@ -68,8 +75,6 @@ def _rows(args: argparse.Namespace, kind: str) -> list[dict[str, Any]]:
                 ds = ds["test"] if "test" in ds else next(iter(ds.values()))
             rows = [ds[i] for i in range(min(len(ds), args.limit or len(ds)))]
         else:
-            from rlkit.data import load_blemish, load_editfhf
-
             res = (load_editfhf if kind == "editfhf" else load_blemish)(str(p))
             rows = [r.to_example() for r in list(getattr(res, "records", res))[: args.limit or None]]
         if not rows:
@@ -81,7 +86,6 @@ def _rows(args: argparse.Namespace, kind: str) -> list[dict[str, Any]]:
         if path and not Path(path).is_file():
             raise SystemExit(f"error: {flag} {path!r} is not a file")
     row: dict[str, Any] = {"id": Path(args.image).stem}
-    from PIL import Image
 
     row["edited" if kind == "editfhf" else "image"] = Image.open(args.image).convert("RGB")
     if kind == "editfhf":
@@ -93,8 +97,6 @@ def _rows(args: argparse.Namespace, kind: str) -> list[dict[str, Any]]:
 
 
 def _action(args: argparse.Namespace, specs: list[Any]) -> Any:
-    from rlkit.policies import ActionAgent, ActionConstraints
-
     planner = build_backend(args.planner, args.planner_url, args.planner_model, timeout=args.planner_deadline,
                             max_new_tokens=128, device=args.device)
     allowed = tuple(args.allowed_tools.split(",")) if args.allowed_tools else None
@@ -103,9 +105,6 @@ def _action(args: argparse.Namespace, specs: list[Any]) -> Any:
 
 
 def _report(traces: list[Any], out: str | None) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     table = Table(title=f"{traces[0].loop}: {len(traces)} image(s)" + (f", traces in {out}" if out else ""))
     for c in ("image", "input", "per turn (status: overall)", "returned", "stop"):
         table.add_column(c)
@@ -121,12 +120,6 @@ def _report(traces: list[Any], out: str | None) -> None:
 
 def _run(args: argparse.Namespace, kind: str) -> int:
     """Build the agents from the flags, run the loop on every row, write the traces, print the table."""
-    import torch
-
-    from rlkit.loops.agentic_retoucher import AgenticRetoucher
-    from rlkit.loops.editrefiner import EditRefiner
-    from rlkit.policies import EvaluationAgent, load_saliency_net
-
     perception = load_saliency_net(_resolve(args.perception), device=args.device)
     evaluator = EvaluationAgent.from_pretrained(_resolve(args.evaluator)).to(args.device).eval() \
         if args.evaluator else None

@@ -8,6 +8,7 @@ mark the turn ``failed`` and keep the image the turn started from.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
+from rich.progress import track
 
 from rlkit.policies import (
     ActionError,
@@ -206,8 +208,6 @@ def plan_action(action: Any, diagnoses: list[Any], mask: np.ndarray, **kwargs: A
 def iterate_rows(rows: Sequence[Any], *, progress: bool = True, what: str = "loop") -> Iterator[tuple[str, dict]]:
     """``(key, row dict)`` for dataset rows / records (``to_example()``), with a rich progress bar; the key is
     the row's ``id`` (made file-name safe) or its index."""
-    import re
-
     def items() -> Iterator[tuple[str, dict]]:
         for i, row in enumerate(rows):
             if hasattr(row, "to_example"):
@@ -220,6 +220,5 @@ def iterate_rows(rows: Sequence[Any], *, progress: bool = True, what: str = "loo
     if not progress:
         yield from items()
         return
-    from rich.progress import track
 
     yield from track(items(), total=len(rows), description=what)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
+from peft import LoraConfig, inject_adapter_in_model
 from torch import nn
 from transformers import AutoImageProcessor, AutoModel, AutoTokenizer, PreTrainedConfig, PreTrainedModel
 
@@ -76,8 +77,6 @@ class QwenVLAgent(PreTrainedModel):
 
     def _inject_lora(self) -> None:
         """peft LoRA adapters in the backbone (after ``post_init``: peft's own init, B = 0, is kept)."""
-        from peft import LoraConfig, inject_adapter_in_model
-
         cfg = self.config
         lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                           target_modules=cfg.lora_target_modules, bias="none")

@@ -21,6 +21,9 @@ from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
+import torch
+from transformers.utils import logging as hf_logging
+
 from rlkit.policies.loading import register_processors
 
 from . import diffusion, perception, vlm
@@ -112,8 +115,6 @@ def build_tiny_model(kind: str, out_dir: str | Path, *, seed: int = 0) -> Path:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FileExistsError(f"build_tiny_model: output {str(out)!r} exists and is not an empty directory")
     out.mkdir(parents=True, exist_ok=True)
-    import torch
-    from transformers.utils import logging as hf_logging
 
     # fork_rng: builders seed torch's global RNG; the caller's RNG state is left as it was.
     with _BUILD_LOCK, torch.random.fork_rng(devices=[]):

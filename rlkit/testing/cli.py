@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from .cache import TINY_KINDS
+from .cache import TINY_KINDS, build_tiny_model
 
 _KIND_HELP = {
     "qwen2_5_vl": "Qwen2.5-VL policy (AutoModelForImageTextToText + AutoProcessor)",
@@ -20,8 +20,6 @@ _KIND_HELP = {
 
 def make_tiny(args: argparse.Namespace) -> int:
     """Handler of ``make-tiny``: build ``args.kind`` into ``args.dir``; 0 on success, 1 on a bad target."""
-    from .cache import build_tiny_model
-
     start = time.perf_counter()
     try:
         out = build_tiny_model(args.kind, args.dir, seed=args.seed)

@@ -11,6 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
+from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
+
+from .tokenizers import clip_tokenizer, t5_tokenizer
+
 RECIPE: dict[str, Any] = {
     "sd_inpaint": {"unet": [32, 64], "vae": [32, 64], "clip": [32, 2, 4], "sched": "ddim"},
     "flux_fill": {
@@ -25,8 +30,6 @@ RECIPE: dict[str, Any] = {
 
 
 def _clip_text_encoder(tokenizer: Any):
-    from transformers import CLIPTextConfig, CLIPTextModel
-
     config = CLIPTextConfig(
         vocab_size=len(tokenizer),
         hidden_size=32,
@@ -46,10 +49,9 @@ def _clip_text_encoder(tokenizer: Any):
 
 def build_sd_inpaint(out_dir: str | Path, seed: int = 0) -> Path:
     """Write a tiny ``StableDiffusionInpaintPipeline`` (about 6 MB) to ``out_dir``."""
-    import torch
+    # deferred: diffusers takes ~3.5 s to import and only the two tiny pipeline builders need it
     from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionInpaintPipeline, UNet2DConditionModel
 
-    from .tokenizers import clip_tokenizer
 
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(
@@ -101,16 +103,13 @@ def build_sd_inpaint(out_dir: str | Path, seed: int = 0) -> Path:
 
 def build_flux_fill(out_dir: str | Path, seed: int = 0) -> Path:
     """Write a tiny ``FluxFillPipeline`` to ``out_dir``."""
-    import torch
-    from diffusers import (
+    from diffusers import (  # deferred: as in build_sd_inpaint
         AutoencoderKL,
         FlowMatchEulerDiscreteScheduler,
         FluxFillPipeline,
         FluxTransformer2DModel,
     )
-    from transformers import T5Config, T5EncoderModel
 
-    from .tokenizers import clip_tokenizer, t5_tokenizer
 
     torch.manual_seed(seed)
     transformer = FluxTransformer2DModel(

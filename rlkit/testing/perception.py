@@ -15,8 +15,18 @@ with ``rlkit.policies.load_saliency_net``).
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
+
+import torch
+from transformers import T5Config, ViTConfig
+from transformers.utils import logging as hf_logging
+
+from rlkit.policies import TextSaliencyConfig, TextSaliencyNet, VLMSaliencyNet
+
+from .tokenizers import t5_tokenizer
+from .vlm import build_vlm
 
 PERCEPTION_KINDS: tuple[str, ...] = ("saliency_text", "saliency_vlm")
 
@@ -45,13 +55,6 @@ RECIPE: dict[str, Any] = {
 
 def build_text_saliency(out_dir: str | Path, seed: int = 0) -> Path:
     """Write the tiny text-conditioned saliency net (model + T5 tokenizer) to ``out_dir``."""
-    import torch
-    from transformers import T5Config, ViTConfig
-
-    from rlkit.policies import TextSaliencyConfig, TextSaliencyNet
-
-    from .tokenizers import t5_tokenizer
-
     r = RECIPE["saliency_text"]
     tok = t5_tokenizer()
     t5 = T5Config(vocab_size=len(tok), pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
@@ -67,17 +70,8 @@ def build_text_saliency(out_dir: str | Path, seed: int = 0) -> Path:
 
 def build_vlm_saliency(out_dir: str | Path, seed: int = 0) -> Path:
     """Write the tiny VLM saliency net (tiny Qwen3-VL backbone + LoRA + decoder, tokenizer, image processor)."""
-    import tempfile
-
-    import torch
-
-    from rlkit.policies import VLMSaliencyNet
-
-    from .vlm import build_vlm
-
     r = RECIPE["saliency_vlm"]
     out = Path(out_dir)
-    from transformers.utils import logging as hf_logging
 
     with tempfile.TemporaryDirectory(prefix=".backbone-", dir=out) as tmp:  # the tiny Qwen3-VL, built here
         backbone = build_vlm(r["backbone"], tmp, seed=seed)

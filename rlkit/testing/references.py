@@ -22,6 +22,7 @@ __all__ = ["load_pysaliency", "pysaliency_auc_judd"]
 def load_pysaliency() -> tuple[Any, Any]:
     """pysaliency's ``metrics`` and ``numba_utils`` modules; ImportError naming the install when absent."""
     try:
+        # deferred: pysaliency is an optional reference for tests (not a dependency)
         import pysaliency.metrics as metrics
         import pysaliency.numba_utils as numba_utils
 

@@ -3,23 +3,34 @@ photos with ``rlkit.metrics`` against uniform, centre-bias and untrained baselin
 
 from __future__ import annotations
 
+import tempfile
 from typing import Any
+
+import numpy as np
+
+from rlkit.data import (
+    BlemishRecord,
+    EditFHFRecord,
+    build_blemish,
+    build_editfhf,
+    dataset_to_records,
+    default_photos,
+)
+from rlkit.metrics import saliency_metrics
+from rlkit.policies import load_saliency_net
+from rlkit.train.saliency import HELDOUT_PHOTOS, SaliencyConfig, train_saliency
+
+from .cache import tiny_model_path
 
 
 def centre_bias(h: int, w: int) -> Any:
     """The centre-bias baseline map: an isotropic-in-relative-units Gaussian, sigma = a quarter of each side."""
-    import numpy as np
-
     yy, xx = np.mgrid[0:h, 0:w]
     return np.exp(-(((yy - (h - 1) / 2) / (h / 4)) ** 2 + ((xx - (w - 1) / 2) / (w / 4)) ** 2) / 2)
 
 
 def auc_nss(pred: Any, gt: Any) -> dict[str, float]:
     """Mean AUC-Judd and NSS (``rlkit.metrics``) over a batch of maps."""
-    import numpy as np
-
-    from rlkit.metrics import saliency_metrics
-
     m = saliency_metrics(pred, gt)
     return {k: float(np.mean(m[k])) for k in ("auc_judd", "nss")}
 
@@ -27,8 +38,6 @@ def auc_nss(pred: Any, gt: Any) -> dict[str, float]:
 def map_baselines(gt: Any) -> dict[str, dict[str, float]]:
     """AUC-Judd / NSS of the uniform map (with MIT's ~1e-7 jitter, so it scores 0.5 rather than a tie at 0) and
     of the centre-bias map against ground truth ``gt`` (N, H, W)."""
-    import numpy as np
-
     rng = np.random.default_rng(0)
     uniform = np.ones_like(gt) + rng.uniform(0, 1e-7, gt.shape)
     centre = np.broadcast_to(centre_bias(*gt.shape[1:]), gt.shape)
@@ -46,13 +55,6 @@ def margins(trained: list[dict[str, float]], baselines: dict[str, dict[str, floa
 
 
 def _train_tiny(kind: str, seed: int, rows: Any, **kw: Any) -> Any:
-    import tempfile
-
-    from rlkit.policies import load_saliency_net
-    from rlkit.train.saliency import SaliencyConfig, train_saliency
-
-    from .cache import tiny_model_path
-
     net = load_saliency_net(tiny_model_path(kind, seed=seed)).train()
     with tempfile.TemporaryDirectory(prefix="rlkit-learn-") as out:
         args = SaliencyConfig(output_dir=out, per_device_train_batch_size=16, lr_scheduler_type="cosine",
@@ -67,14 +69,6 @@ def text_learning_run(seeds: tuple[int, ...] = (0, 1), *, steps: int = 80,
     """Train the tiny text net per seed on GenBlemish-style rows (128 px photos, random 64 px crops, 5 photos) and
     score it, its untrained self, uniform and centre bias on random 64 px crops of the 2 held-out photos whose
     ground truth is non-empty (peak >= 0.5). Returns ``{"trained": [...], "baselines": {...}, "n": crops}``."""
-    import numpy as np
-
-    from rlkit.data import BlemishRecord, build_blemish, dataset_to_records, default_photos
-    from rlkit.policies import load_saliency_net
-    from rlkit.train.saliency import HELDOUT_PHOTOS
-
-    from .cache import tiny_model_path
-
     cats = list(categories) if categories else None
     photos = [p for p in default_photos() if p not in HELDOUT_PHOTOS]
     train = dataset_to_records(build_blemish(64, 0, size=128, photos=photos, categories=cats), BlemishRecord)
@@ -105,14 +99,6 @@ def vlm_learning_run(seeds: tuple[int, ...] = (0, 1), *, steps: int = 80) -> dic
     """Train the tiny VLM net per seed on 96 EditFHF-style items (128 px, 5 photos) and score both maps, the
     untrained net, uniform and centre bias on 24 items of the held-out photos (maps with a non-empty ground
     truth only). Returns ``{map: {"trained": [...], "baselines": {...}, "n": items}}``."""
-    import numpy as np
-
-    from rlkit.data import EditFHFRecord, build_editfhf, dataset_to_records, default_photos
-    from rlkit.policies import load_saliency_net
-    from rlkit.train.saliency import HELDOUT_PHOTOS
-
-    from .cache import tiny_model_path
-
     photos = [p for p in default_photos() if p not in HELDOUT_PHOTOS]
     train = dataset_to_records(build_editfhf(96, 0, size=128, photos=photos), EditFHFRecord)
     test = dataset_to_records(build_editfhf(24, 1, size=128, photos=list(HELDOUT_PHOTOS)), EditFHFRecord)

@@ -6,14 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import torch
+
 __all__ = ["one_torch_thread"]
 
 
 @contextmanager
 def one_torch_thread() -> Iterator[None]:
     """``torch.set_num_threads(1)`` inside the block, the previous count restored after it."""
-    import torch
-
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

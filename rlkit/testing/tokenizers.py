@@ -8,7 +8,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+from transformers import CLIPTokenizer, Qwen2Tokenizer, T5Tokenizer
+from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
 
 from .corpus import CORPUS
 
@@ -50,8 +55,6 @@ QWEN_ADDED_TOKENS: tuple[str, ...] = (
 def _train_bpe(
     vocab_size: int, pre_tokenizer: Any, normalizer: Any, special: list[str], suffix: str | None = None
 ):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
     tok = Tokenizer(models.BPE(end_of_word_suffix=suffix) if suffix else models.BPE())
     if normalizer is not None:
         tok.normalizer = normalizer
@@ -70,8 +73,6 @@ def _train_bpe(
 
 
 def _vocab_and_merges(tok: Any) -> tuple[dict[str, int], list[tuple[str, str]]]:
-    import json
-
     model = json.loads(tok.to_str())["model"]
     merges = [tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in model["merges"]]
     return dict(model["vocab"]), merges
@@ -79,10 +80,6 @@ def _vocab_and_merges(tok: Any) -> tuple[dict[str, int], list[tuple[str, str]]]:
 
 def qwen_tokenizer(vocab_size: int = 4096):
     """Qwen2Tokenizer with a locally trained byte-level BPE and the Qwen-VL special tokens."""
-    from tokenizers import AddedToken, Regex, normalizers, pre_tokenizers
-    from transformers import Qwen2Tokenizer
-    from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
-
     pre = pre_tokenizers.Sequence(
         [
             pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated", invert=False),
@@ -115,9 +112,6 @@ def qwen_tokenizer(vocab_size: int = 4096):
 
 def clip_tokenizer(vocab_size: int = 1000):
     """CLIPTokenizer with a locally trained byte-level BPE; ``model_max_length=77`` like real CLIP."""
-    from tokenizers import Regex, normalizers, pre_tokenizers
-    from transformers import CLIPTokenizer
-
     # Same normaliser / pre-tokenizer / ``</w>`` suffix as CLIPTokenizer, so the merges apply as trained.
     norm = normalizers.Sequence(
         [normalizers.NFC(), normalizers.Replace(Regex(r"\s+"), " "), normalizers.Lowercase()]
@@ -141,11 +135,6 @@ def clip_tokenizer(vocab_size: int = 1000):
 
 def t5_tokenizer(vocab_size: int = 1000):
     """T5Tokenizer with a locally trained Unigram model (``<pad>``=0, ``</s>``=1, ``<unk>``=2)."""
-    import json
-
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
-    from transformers import T5Tokenizer
-
     tok = Tokenizer(models.Unigram())
     tok.normalizer = normalizers.NFKC()
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")

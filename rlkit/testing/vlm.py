@@ -17,6 +17,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
+import trl
+from transformers import (
+    AutoModelForCausalLM,
+    AutoModelForImageTextToText,
+    GenerationConfig,
+    Qwen2_5_VLConfig,
+    Qwen2Config,
+    Qwen2VLConfig,
+    Qwen3VLConfig,
+)
+from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+from rlkit.policies.loading import PROCESSOR_CLASSES
+
+from .tokenizers import qwen_tokenizer
+
 VLM_KINDS: tuple[str, ...] = ("qwen2_5_vl", "qwen2_vl", "qwen3_vl")
 
 TEXT_HIDDEN = 64
@@ -44,8 +61,6 @@ RECIPE: dict[str, Any] = {
 
 def trl_chat_template(name: str) -> str:
     """The text of one of trl's shipped chat templates (``name`` without ``.jinja``)."""
-    import trl
-
     path = Path(trl.__file__).parent / "chat_templates" / f"{name}.jinja"
     if not path.is_file():
         raise FileNotFoundError(f"trl {trl.__version__} ships no chat template {name!r} (looked for {path})")
@@ -86,8 +101,6 @@ def _vlm_config(kind: str, tokenizer: Any):
     text = _text_kwargs(tokenizer)
     rope = {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": list(MROPE_SECTION)}
     if kind == "qwen2_5_vl":
-        from transformers import Qwen2_5_VLConfig
-
         vision = {
             "depth": VISION_DEPTH,
             "hidden_size": VISION_HIDDEN,
@@ -107,8 +120,6 @@ def _vlm_config(kind: str, tokenizer: Any):
             tie_word_embeddings=False,
         )
     if kind == "qwen2_vl":
-        from transformers import Qwen2VLConfig
-
         vision = {
             "depth": VISION_DEPTH,
             "embed_dim": VISION_HIDDEN,
@@ -126,8 +137,6 @@ def _vlm_config(kind: str, tokenizer: Any):
             tie_word_embeddings=False,
         )
     if kind == "qwen3_vl":
-        from transformers import Qwen3VLConfig
-
         vision = {
             "depth": VISION_DEPTH,
             "hidden_size": VISION_HIDDEN,
@@ -148,8 +157,6 @@ def _vlm_config(kind: str, tokenizer: Any):
 
 
 def _image_processor(kind: str):
-    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
-
     if kind == "qwen3_vl":
         patch, mean, std = 16, [0.5, 0.5, 0.5], [0.5, 0.5, 0.5]
     else:
@@ -165,20 +172,11 @@ def _image_processor(kind: str):
 
 
 def _seeded(seed: int):
-    import torch
-
     torch.manual_seed(seed)
 
 
 def build_vlm(kind: str, out_dir: str | Path, seed: int = 0) -> Path:
     """Write a tiny ``kind`` VLM (model, tokenizer, image-only processor, chat template) to ``out_dir``."""
-    import torch
-    from transformers import AutoModelForImageTextToText, GenerationConfig
-
-    from rlkit.policies.loading import PROCESSOR_CLASSES
-
-    from .tokenizers import qwen_tokenizer
-
     out = Path(out_dir)
     tokenizer = qwen_tokenizer()
     config = _vlm_config(kind, tokenizer)
@@ -209,11 +207,6 @@ def build_vlm(kind: str, out_dir: str | Path, seed: int = 0) -> Path:
 
 def build_text_lm(out_dir: str | Path, seed: int = 0) -> Path:
     """Write a tiny Qwen2 causal LM sharing the VLMs' tokenizer (trl's Qwen2.5 chat template)."""
-    import torch
-    from transformers import AutoModelForCausalLM, GenerationConfig, Qwen2Config
-
-    from .tokenizers import qwen_tokenizer
-
     out = Path(out_dir)
     tokenizer = qwen_tokenizer()
     tokenizer.chat_template = trl_chat_template("qwen2_5")

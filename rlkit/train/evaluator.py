@@ -21,14 +21,16 @@ from typing import Any
 
 import numpy as np
 import torch
+from rich.console import Console
+from rich.table import Table
 from transformers import TrainingArguments
 
 from rlkit.data import MOS_DIMENSIONS, EditFHFRecord, open_image
 from rlkit.metrics import editrefiner_overall, srcc
-from rlkit.policies import EvaluationAgent
+from rlkit.policies import EvaluationAgent, resolve_model_path
 from rlkit.train.progress import TrainingProgress, use_rich_progress
 from rlkit.train.saliency import SaliencyScriptArguments, SaliencyTrainer, saliency_datasets
-from rlkit.train.stages import _resume_arg
+from rlkit.train.stages import _resume_arg, end_stage
 
 __all__ = [
     "STAGES",
@@ -188,9 +190,6 @@ def heldout_correlations(model: EvaluationAgent, rows: Any, *, readouts: Sequenc
 
 
 def _print_summary(model: EvaluationAgent, args: EvaluatorConfig, eval_dataset: Any) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     readouts = ("head", "levels") if args.stage != "scores" else ("head",)
     corr = heldout_correlations(model, eval_dataset, readouts=readouts, batch_size=args.per_device_eval_batch_size)
     table = Table(title=f"evaluator stage '{args.stage}': held-out SRCC with the MOS ({len(eval_dataset)} items)")
@@ -254,8 +253,6 @@ def evaluator_datasets(script: EvaluatorScriptArguments) -> tuple[Any, Any]:
 def build_evaluator_model(script: EvaluatorScriptArguments) -> EvaluationAgent:
     """The agent to train: loaded from ``model_name_or_path`` or new on ``backbone_name_or_path`` with
     ``net_config`` (entry points resolve ``tiny:`` names first)."""
-    from rlkit.policies import resolve_model_path
-
     dtype = getattr(torch, script.dtype) if script.dtype else None
     if script.model_name_or_path:
         kw = {"dtype": dtype} if dtype is not None else {}
@@ -297,8 +294,6 @@ def run_evaluator_stages(script: EvaluatorScriptArguments, args: EvaluatorConfig
                               resume_from_checkpoint=stage_args.resume_from_checkpoint)
         results[stage] = res
         if not last:
-            from rlkit.train.stages import end_stage
-
             end_stage(res.trainer)
             model = EvaluationAgent.from_pretrained(out_dir).train()
     return results

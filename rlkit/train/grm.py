@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from datasets import Dataset
 from trl import SFTConfig
 
 from rlkit.rewards import DEFAULT_TEMPLATE, GRMBackend, GRMTemplate, format_grm_answer, parse_grm_output
@@ -167,8 +168,6 @@ def train_grm_sft(model: Any, pairs: Any, args: SFTConfig, *, processing_class: 
                   save_dir: str | None = None) -> Any:
     """GRM SFT (Eq. 3): ``model`` (path or loaded VLM) on annotated ``pairs`` with trl's SFTTrainer through
     :func:`rlkit.train.train_sft` (resume, DeepSpeed, LoRA as there). Returns the trainer."""
-    from datasets import Dataset
-
     if pointwise is None:
         pointwise = bool(getattr(args, "pointwise_rows", True))
     rows = grm_sft_rows(pairs, template=template, pointwise=pointwise,

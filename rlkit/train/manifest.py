@@ -14,9 +14,12 @@ import logging
 import os
 import shutil
 import time
+import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from safetensors import safe_open
 
 logger = logging.getLogger("rlkit.train")
 
@@ -187,13 +190,9 @@ def _check_file(f: Path) -> str | None:
         if f.suffix == ".json":
             json.loads(f.read_text(encoding="utf-8"))
         elif f.suffix == ".safetensors":
-            from safetensors import safe_open
-
             with safe_open(str(f), "pt") as sf:  # validates the header against the file length
                 sf.keys()
         elif f.suffix in (".pt", ".pth", ".bin"):
-            import zipfile
-
             if f.stat().st_size == 0:
                 return "empty file"
             with zipfile.ZipFile(f) as zf:  # torch.save's zip format: a cut file has no central directory

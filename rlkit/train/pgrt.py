@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from datasets import Dataset
 from trl import GRPOConfig
 
 from rlkit.rewards import WeakFilter, completion_text, parse_grm_output
@@ -238,8 +239,6 @@ def train_grm_rl(model: Any, pairs: Any, args: GRPOConfig, *, processing_class: 
                  resume_from_checkpoint: str | bool | None = None, save_dir: str | None = None) -> Any:
     """One GRM RL stage (Eq. 4) on ``pairs`` (perturbed or policy pairs) with trl's GRPOTrainer through
     :func:`rlkit.train.train_grpo`. Returns the trainer."""
-    from datasets import Dataset
-
     rows = grm_rl_rows(pairs)
     if not rows:
         raise ValueError("train_grm_rl: no pairs to train on")

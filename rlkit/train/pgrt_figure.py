@@ -13,7 +13,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import matplotlib
+import matplotlib.pyplot as plt
+
 __all__ = ["write_fig5", "fig5_markdown"]
+
+matplotlib.use("Agg")  # figures are written to files; no display is needed (or present on a training node)
 
 
 def _acc(entry: Mapping[str, Any] | None, mode: str = "pair") -> float | None:
@@ -55,11 +60,6 @@ def fig5_markdown(rows: Sequence[Mapping[str, Any]], refs: Mapping[str, Any]) ->
 
 def write_fig5(out_dir: str | Path, rows: Sequence[Mapping[str, Any]], refs: Mapping[str, Any]) -> list[Path]:
     """Write ``fig5.md``, ``fig5.json`` and ``fig5.png`` into ``out_dir``; returns their paths."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     md, js, png = out / "fig5.md", out / "fig5.json", out / "fig5.png"

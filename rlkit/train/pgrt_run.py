@@ -24,10 +24,18 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from transformers import TrainerCallback, TrainingArguments
-from trl import GRPOConfig
+import torch
+from accelerate import PartialState
+from datasets import Dataset, concatenate_datasets, load_from_disk
+from peft import LoraConfig
+from rich.console import Console
+from rich.table import Table
+from transformers import TrainerCallback, TrainingArguments, set_seed
+from trl import GRPOConfig, SFTConfig, get_peft_config
 
 from rlkit.envs import RetouchEnvReward
+from rlkit.metrics import l1
+from rlkit.ops import EditProgram, apply_program, parse_program, to_pil, to_tensor
 from rlkit.policies import (
     is_adapter_dir,
     load_policy,
@@ -58,6 +66,7 @@ from rlkit.train.generate import generate_texts
 from rlkit.train.grm import GRMSFTConfig, pair_accuracy, train_grm_sft
 from rlkit.train.manifest import RunManifest, last_complete_checkpoint
 from rlkit.train.pgrt import PGRTArguments, PGRTConfigError, train_grm_rl
+from rlkit.train.pgrt_figure import write_fig5
 from rlkit.train.recipe_data import load_rows
 from rlkit.train.stages import (
     end_stage,
@@ -107,14 +116,10 @@ def _curve(log_history: Sequence[dict[str, Any]], key: str) -> dict[str, Any] | 
 
 
 def _device() -> str:
-    import torch
-
     return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if torch.cuda.is_available() else "cpu"
 
 
 def _set_seed(seed: int) -> None:
-    from transformers import set_seed
-
     set_seed(seed)
 
 
@@ -233,8 +238,6 @@ class PGRTRun:
 
     # -- running ----------------------------------------------------------------------------------------
     def _barrier(self) -> None:
-        from accelerate import PartialState
-
         PartialState().wait_for_everyone()
 
     def run(self) -> dict[str, Any]:
@@ -280,8 +283,6 @@ class PGRTRun:
     def rows(self, which: str) -> list[dict[str, Any]]:
         """Training or held-out records (saved by the data stage; cached per process)."""
         if which not in self._cache:
-            from datasets import load_from_disk
-
             self._cache[which] = [dict(r) for r in load_from_disk(str(self.path("data", f"{which}_records")))]
         return self._cache[which]
 
@@ -316,14 +317,11 @@ class PGRTRun:
     def _grm_peft(self) -> Any:
         if not self.a.grm_use_peft:
             return None
-        from peft import LoraConfig
 
         return LoraConfig(r=self.a.grm_lora_r, lora_alpha=self.a.grm_lora_alpha, target_modules="all-linear",
                           task_type="CAUSAL_LM")
 
     def _policy_peft(self) -> Any:
-        from trl import get_peft_config
-
         return get_peft_config(self.m)
 
     def _finish_trainer(self, trainer: Any, timer: _Timer) -> dict[str, Any]:
@@ -341,8 +339,6 @@ class PGRTRun:
         a = self.a
         out: dict[str, Any] = {"output": self.path("data"), "filter": self.weak_filter.describe()}
         if is_main_process():
-            from datasets import Dataset
-
             train, test = load_rows(a.dataset_name, task="retoucher", image_size=a.image_size, size=a.synthetic_size,
                                     seed=a.synthetic_seed, max_train_samples=a.max_train_samples)
             if a.eval_dataset_name is None:
@@ -442,8 +438,6 @@ class PGRTRun:
 
     def _policy_sft(self) -> dict[str, Any]:
         a, out_dir = self.a, self.path("policy", "sft")
-        from datasets import Dataset
-        from trl import SFTConfig
 
         args = _stage_args(self.g, SFTConfig, output_dir=str(out_dir), learning_rate=a.policy_sft_learning_rate,
                            max_steps=a.policy_sft_max_steps, num_train_epochs=a.policy_sft_num_train_epochs,
@@ -500,8 +494,6 @@ class PGRTRun:
 
     def _train_policy(self, start: str, grm: str, out_dir: Path, steps: int) -> dict[str, Any]:
         """Policy GRPO from ``start`` with format + the GRM at ``grm`` (Eq. 2), executed in RetouchEnv."""
-        from datasets import Dataset
-
         a = self.a
         backend, server = self._serve_grm(grm)
         try:
@@ -541,9 +533,6 @@ class PGRTRun:
         return res
 
     def _policy_scores(self, model: Any, processor: Any) -> dict[str, Any]:
-        from rlkit.metrics import l1
-        from rlkit.ops import EditProgram, apply_program, parse_program, to_tensor
-
         rows = self.rows("heldout")
         t0 = time.perf_counter()
         texts = generate_texts(model, processor, [retoucher_prompt(r["instruction"]) for r in rows],
@@ -562,8 +551,6 @@ class PGRTRun:
         res = {"l1": sum(dists) / len(dists), "parsed": parsed / len(rows), "records": len(rows)}
         judge = self._judge()
         if judge is not None:
-            from rlkit.ops import to_pil
-
             scores = []
             for r, out in zip(rows, outputs):
                 p = asyncio.run(judge.judge(r["instruction"], r["image"], [to_pil(out)[0]]))
@@ -659,10 +646,6 @@ class PGRTRun:
                                   self.path("fig5", f"policy_{variant}"), steps)
 
     def _fig5_report(self) -> dict[str, Any]:
-        from datasets import concatenate_datasets
-
-        from rlkit.train.pgrt_figure import write_fig5
-
         out_dir = self.path("fig5")
         if not is_main_process():
             return {"output": out_dir}
@@ -683,18 +666,12 @@ class PGRTRun:
         return {"output": out_dir, "rows": rows, "references": refs, "files": [str(Path(f).name) for f in files]}
 
     def _identity_l1(self) -> float:
-        from rlkit.metrics import l1
-        from rlkit.ops import to_tensor
-
         rows = self.rows("heldout")
         return sum(float(l1(to_tensor(r["image"]), to_tensor(r["target_image"]))[0]) for r in rows) / len(rows)
 
 
 def _print_summary(manifest: RunManifest, wall: float) -> None:
     """A short table of the stages (rich)."""
-    from rich.console import Console
-    from rich.table import Table
-
     table = Table(title=f"rlkit pgrt: {manifest.path.parent} ({wall:.0f}s this launch)")
     for col in ("stage", "status", "wall s", "key result"):
         table.add_column(col)

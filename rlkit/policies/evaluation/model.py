@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from PIL import Image
 from torch import nn
@@ -428,8 +429,6 @@ class EvaluationAgent(QwenVLAgent):
 
 def _gather_rows(x: torch.Tensor) -> torch.Tensor:
     """``x`` (N, D) from every process concatenated (own rows first); ``x`` itself when not distributed."""
-    import torch.distributed as dist
-
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return x
     n = torch.tensor([len(x)], device=x.device)

@@ -27,6 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+from transformers import AutoModelForImageTextToText
+
 from rlkit.policies import load_processor
 from rlkit.rewards.grm.prompt import map_content_blocks
 from rlkit.rewards.images import as_pil
@@ -90,8 +93,6 @@ class TransformersBackend(GRMBackend):
         if batch_size < 1:
             raise ValueError(f"TransformersBackend: batch_size must be >= 1, got {batch_size}")
         if isinstance(model, (str, Path)):
-            from transformers import AutoModelForImageTextToText
-
             kwargs = {"dtype": dtype} if dtype is not None else {}
             path = str(model)
             model = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
@@ -106,8 +107,6 @@ class TransformersBackend(GRMBackend):
         self._lock = threading.Lock()
 
     def _generate_chunk(self, chunk: Sequence[Messages]) -> list[str]:
-        import torch
-
         msgs = [_flatten_system(m) for m in chunk]
         texts = [self.processor.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in msgs]
         images = [as_pil(b["image"]) for m in msgs for msg in m if isinstance(msg.get("content"), list)

@@ -20,6 +20,7 @@ from typing import Any
 
 from PIL import Image
 
+from rlkit.rewards.grm.backends import GRMBackend, TransformersBackend
 from rlkit.rewards.grm.prompt import map_content_blocks
 
 logger = logging.getLogger("rlkit.rewards.grm")
@@ -145,8 +146,6 @@ class GRMServer:
 def transformers_answer_fn(model: Any, *, max_new_tokens: int = 256, device: str = "cpu") -> Callable:
     """``answer_fn`` answering with a local VLM (greedy): ``model`` is a model path or hub id, or an already
     built backend (e.g. a :class:`TransformersBackend` holding a loaded model or LoRA adapter)."""
-    from rlkit.rewards.grm.backends import GRMBackend, TransformersBackend
-
     backend = model if isinstance(model, GRMBackend) else TransformersBackend(
         model, device=device, max_new_tokens=max_new_tokens, batch_size=1)
 

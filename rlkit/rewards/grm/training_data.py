@@ -32,6 +32,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 from PIL import Image
+from rich.progress import track
 
 from rlkit.data import (
     WEAK_METRICS,
@@ -360,7 +361,7 @@ class PairBuild:
 def pair_features():  # -> datasets.Features
     """RewardPairRecord's columns plus ``record_id``, ``weak_kind`` (perturbed/policy), ``weak_note`` (what
     was changed, or the policy's text), ``gap`` (the filter metric) and ``strong_position`` (1 or 2)."""
-    import datasets
+    import datasets  # deferred: nothing else in rewards needs datasets (~1.1 s to import)
 
     base = dict(RewardPairRecord.features())
     base.update({"record_id": datasets.Value("string"), "weak_kind": datasets.Value("string"),
@@ -386,7 +387,7 @@ def _row(item: PairSource, weak_img: Image.Image, weak_program: EditProgram | No
 
 
 def _dataset(rows: list[dict[str, Any]]) -> Any:
-    import datasets
+    import datasets  # deferred: see pair_features
 
     if not rows:
         return datasets.Dataset.from_dict({k: [] for k in pair_features()}, features=pair_features())
@@ -406,7 +407,6 @@ def _annotate(annotator: Any, requests: list[AnnotationRequest]) -> list[Annotat
 def _progress(items: Sequence[Any], desc: str, show: bool) -> Any:
     if not show:
         return items
-    from rich.progress import track
 
     return track(items, total=len(items), description=desc)
 
@@ -529,7 +529,7 @@ def save_pairs(dataset: Any, path: str | Path) -> Path:
 def load_pairs(path: str | Path) -> Any:
     """Read a pair dataset written by :func:`save_pairs`; a missing, unreadable or incomplete folder raises
     :class:`PairDataError` naming it."""
-    from datasets import load_from_disk
+    from datasets import load_from_disk  # deferred: see pair_features
 
     path = Path(path)
     if not path.is_dir():
