@@ -2,31 +2,32 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
-import re
 from pathlib import Path
 
 import pytest
+
+from rlkit.testing.docs import python_blocks, run_block
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "testing.md"
 
 
 @pytest.mark.slow
 def test_doc_examples_run_and_print_what_they_claim(tmp_path, monkeypatch):
-    text = DOC.read_text(encoding="utf-8")
-    blocks = [
-        (text[: m.start()].count("\n") + 1, m.group(1))
-        for m in re.finditer(r"```python\n(.*?)```", text, re.S)
-    ]
+    blocks = python_blocks(DOC)
     assert len(blocks) >= 4
     monkeypatch.chdir(tmp_path)
     namespace: dict = {"__name__": "__doc_example__"}  # later blocks continue earlier ones, as a reader would
     for line, code in blocks:
-        buf = io.StringIO()
-        with contextlib.redirect_stdout(buf):
-            exec(compile(code, f"{DOC.name}:{line}", "exec"), namespace)  # our own docs, not model output
-        printed = [ln.strip() for ln in buf.getvalue().splitlines()]
-        expected = [m.group(1).strip() for m in re.finditer(r"^print\(.*\)\s+#\s*->\s*(.+)$", code, re.M)]
+        printed, expected = run_block(code, f"{DOC.name}:{line}", namespace)
         assert len(expected) == code.count("print("), f"{DOC.name}:{line}: a print without '# -> output'"
         assert printed == expected, f"{DOC.name}:{line}: expected {expected}, printed {printed}"
+
+
+def test_doc_runner_skips_marked_blocks_and_reads_the_claimed_output(tmp_path):
+    doc = tmp_path / "page.md"
+    doc.write_text("# t\n\n```python\nprint(1 + 1)  # -> 2\n```\n\ndocs-test: skip\n```python\nraise SystemExit\n```\n"
+                   "\n```python\nprint('a')\n```\n", encoding="utf-8")
+    blocks = python_blocks(doc)
+    assert [line for line, _ in blocks] == [3, 12]
+    assert run_block(blocks[0][1], "page.md:3") == (["2"], ["2"])
+    assert run_block(blocks[1][1], "page.md:12") == (["a"], [])
